@@ -1,0 +1,328 @@
+//! Host names given to `build_preview_url` and `expose_port`, and configured preview domains.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::error::{Error, Result};
+use crate::rules::Rules;
+
+/// The longest DNS label.
+pub const MAX_LABEL_LENGTH: usize = 63;
+/// The longest DNS host name.
+pub const MAX_HOSTNAME_LENGTH: usize = 253;
+
+/// A validated host name with its optional port, ready to carry preview subdomains.
+///
+/// ```
+/// let h = portway::Rules::default().validate_hostname("Example.COM:8443")?;
+/// assert_eq!(h.host(), "example.com");
+/// assert_eq!(h.port(), Some(8443));
+/// assert_eq!(h.scheme(), "https");
+/// assert_eq!(h.to_string(), "example.com:8443");
+/// # Ok::<(), portway::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hostname {
+    host: String,
+    port: Option<u16>,
+}
+
+impl Hostname {
+    /// The host name: lowercase, punycode, no trailing dot, loopback IPs written `localhost`.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port given with the host name, kept in preview URLs.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Whether this is a local host name (`localhost` or `*.localhost`).
+    pub fn is_local(&self) -> bool {
+        self.host == "localhost" || self.host.ends_with(".localhost")
+    }
+
+    /// `http` for local host names, `https` for everything else.
+    pub fn scheme(&self) -> &'static str {
+        if self.is_local() { "http" } else { "https" }
+    }
+}
+
+impl fmt::Display for Hostname {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}:{p}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+impl Rules {
+    /// Validates a host name for preview URLs: syntax, IP literals, and the custom-domain
+    /// suffixes (`CUSTOM_DOMAIN_REQUIRED`).
+    ///
+    /// ```
+    /// let rules = portway::Rules::default();
+    /// assert_eq!(rules.validate_hostname("127.0.0.1:8787")?.to_string(), "localhost:8787");
+    /// assert_eq!(rules.validate_hostname("10.0.0.1").unwrap_err().code().as_str(), "INVALID_HOSTNAME");
+    /// let err = rules.validate_hostname("my-worker.workers.dev").unwrap_err();
+    /// assert_eq!(err.code().as_str(), "CUSTOM_DOMAIN_REQUIRED");
+    /// # Ok::<(), portway::Error>(())
+    /// ```
+    pub fn validate_hostname(&self, input: &str) -> Result<Hostname> {
+        let h = parse(input)?;
+        if self.needs_custom_domain(&h.host) {
+            return Err(Error::CustomDomainRequired);
+        }
+        Ok(h)
+    }
+
+    pub(crate) fn needs_custom_domain(&self, host: &str) -> bool {
+        self.custom_domain_suffixes.iter().any(|s| {
+            host == s
+                || (host.len() > s.len()
+                    && host.ends_with(s.as_str())
+                    && host.as_bytes()[host.len() - s.len() - 1] == b'.')
+        })
+    }
+}
+
+/// Parses a configured domain (or suffix): a host name whose port, if any, is dropped.
+pub(crate) fn parse_domain(input: &str) -> Result<String> {
+    Ok(parse(input)?.host)
+}
+
+fn invalid(input: &str, why: impl fmt::Display) -> Error {
+    Error::InvalidHostname(format!("Invalid hostname '{input}': {why}"))
+}
+
+fn parse(input: &str) -> Result<Hostname> {
+    if input.is_empty() {
+        return Err(Error::InvalidHostname(
+            "A hostname is required (for example 'example.com' or 'localhost:8787').".into(),
+        ));
+    }
+    if input.contains("://") || input.contains(['/', '?', '#', '@']) {
+        return Err(invalid(
+            input,
+            "pass a host name such as 'example.com' or 'localhost:8787', not a URL.",
+        ));
+    }
+    let (name, port) = match split_port(input)? {
+        (Host::Ip(ip), port) => return ip_host(input, ip, port),
+        (Host::Name(name), port) => (name, port),
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if let Ok(ip) = name.parse::<Ipv4Addr>() {
+        return ip_host(input, IpAddr::V4(ip), port);
+    }
+    let host = if name.is_ascii() {
+        name.to_ascii_lowercase()
+    } else {
+        idna::domain_to_ascii(name)
+            .map_err(|_| invalid(input, "not a valid internationalised domain name."))?
+    };
+    check_labels(input, &host)?;
+    Ok(Hostname { host, port })
+}
+
+enum Host<'a> {
+    Ip(IpAddr),
+    Name(&'a str),
+}
+
+/// Splits off a port; a bracketed or bare IPv6 literal comes back as an address.
+fn split_port(input: &str) -> Result<(Host<'_>, Option<u16>)> {
+    if let Some(rest) = input.strip_prefix('[') {
+        let end = rest
+            .find(']')
+            .ok_or_else(|| invalid(input, "an IPv6 literal needs its closing ']'."))?;
+        let ip: Ipv6Addr = rest[..end]
+            .parse()
+            .map_err(|_| invalid(input, "not a valid IPv6 address."))?;
+        let port = match &rest[end + 1..] {
+            "" => None,
+            after => match after.strip_prefix(':') {
+                Some(p) => Some(parse_port(input, p)?),
+                None => return Err(invalid(input, "unexpected text after ']'.")),
+            },
+        };
+        return Ok((Host::Ip(IpAddr::V6(ip)), port));
+    }
+    match input.matches(':').count() {
+        0 => Ok((Host::Name(input), None)),
+        1 => {
+            let (name, p) = input.rsplit_once(':').unwrap_or((input, ""));
+            Ok((Host::Name(name), Some(parse_port(input, p)?)))
+        }
+        _ => {
+            let ip: Ipv6Addr = input.parse().map_err(|_| {
+                invalid(
+                    input,
+                    "write an IPv6 address in brackets, such as '[::1]:8787'.",
+                )
+            })?;
+            Ok((Host::Ip(IpAddr::V6(ip)), None))
+        }
+    }
+}
+
+fn parse_port(input: &str, p: &str) -> Result<u16> {
+    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(
+            input,
+            "the port after ':' must be a number from 1 to 65535.",
+        ));
+    }
+    match p.parse::<u16>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(invalid(
+            input,
+            "the port after ':' must be a number from 1 to 65535.",
+        )),
+    }
+}
+
+fn ip_host(input: &str, ip: IpAddr, port: Option<u16>) -> Result<Hostname> {
+    if ip.is_loopback() || ip.is_unspecified() {
+        Ok(Hostname {
+            host: "localhost".into(),
+            port,
+        })
+    } else {
+        Err(invalid(
+            input,
+            "an IP address cannot carry preview subdomains; use a domain name \
+             (loopback addresses are written as 'localhost').",
+        ))
+    }
+}
+
+fn check_labels(input: &str, host: &str) -> Result<()> {
+    if host.is_empty() {
+        return Err(invalid(input, "the host name is empty."));
+    }
+    if host.len() > MAX_HOSTNAME_LENGTH {
+        return Err(invalid(
+            input,
+            format_args!(
+                "{} characters long; DNS allows {MAX_HOSTNAME_LENGTH}.",
+                host.len()
+            ),
+        ));
+    }
+    let mut last = "";
+    for label in host.split('.') {
+        if label.is_empty() {
+            return Err(invalid(
+                input,
+                "it has an empty label (two dots in a row, or a leading dot).",
+            ));
+        }
+        if label.len() > MAX_LABEL_LENGTH {
+            return Err(invalid(
+                input,
+                format_args!(
+                    "a label of {} characters; DNS allows {MAX_LABEL_LENGTH}.",
+                    label.len()
+                ),
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-'))
+        {
+            return Err(invalid(
+                input,
+                format_args!(
+                    "only letters, digits and '-' are allowed in host names (found {c:?})."
+                ),
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(invalid(input, "a label must not start or end with '-'."));
+        }
+        last = label;
+    }
+    // The WHATWG URL parser reads a host whose last label is a number as an IPv4 address
+    // (`127.1`, `0x7f.1`), so browsers would never treat it as a name.
+    if last.bytes().all(|b| b.is_ascii_digit())
+        || (last.starts_with("0x") && last[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(invalid(
+            input,
+            "it reads as an IP address, which cannot carry preview subdomains.",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> String {
+        Rules::default().validate_hostname(s).unwrap().to_string()
+    }
+    fn err(s: &str) -> &'static str {
+        Rules::default()
+            .validate_hostname(s)
+            .unwrap_err()
+            .code()
+            .as_str()
+    }
+
+    #[test]
+    fn accepted() {
+        assert_eq!(ok("example.com"), "example.com");
+        assert_eq!(ok("Example.COM."), "example.com");
+        assert_eq!(ok("localhost:8787"), "localhost:8787");
+        assert_eq!(ok("127.0.0.1"), "localhost");
+        assert_eq!(ok("127.5.6.7:1"), "localhost:1");
+        assert_eq!(ok("0.0.0.0:80"), "localhost:80");
+        assert_eq!(ok("[::1]:8787"), "localhost:8787");
+        assert_eq!(ok("::1"), "localhost");
+        assert_eq!(ok("[::]"), "localhost");
+        assert_eq!(ok("bücher.example"), "xn--bcher-kva.example");
+        assert_eq!(ok("app.localhost"), "app.localhost");
+    }
+
+    #[test]
+    fn refused() {
+        for s in [
+            "",
+            "https://example.com",
+            "example.com/",
+            "a..b",
+            ".a",
+            "a..",
+            "-a.com",
+            "a-.com",
+            "a_b.com",
+            "a b.com",
+            "10.0.0.1",
+            "[2001:db8::1]",
+            "2001:db8::1",
+            "example.com:0",
+            "example.com:65536",
+            "example.com:",
+            "example.com:x",
+            "[::1",
+            "[::1]x",
+            "127.1",
+            "example.0x7f",
+            "user@example.com",
+        ] {
+            assert!(
+                matches!(err(s), "INVALID_HOSTNAME"),
+                "{s:?} gave {}",
+                err(s)
+            );
+        }
+        assert_eq!(err(&format!("{}.com", "a".repeat(64))), "INVALID_HOSTNAME");
+        assert_eq!(err("workers.dev"), "CUSTOM_DOMAIN_REQUIRED");
+        assert_eq!(err("My-Worker.Workers.Dev"), "CUSTOM_DOMAIN_REQUIRED");
+        assert_eq!(ok("notworkers.dev"), "notworkers.dev");
+    }
+}

@@ -1,0 +1,287 @@
+//! The library's entry point: configuration, the registry and its store, and sandboxes.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::hostname::Hostname;
+use crate::preview_url::Route;
+use crate::registry::{Registry, Resolution, SandboxInfo};
+use crate::rules::{Rules, RulesBuilder};
+use crate::sandbox::{Sandbox, validate_upstream_host};
+use crate::store::{SandboxStatus, Store, StoreConfig};
+
+/// One Portway: its rules, its store of exposures, and (with the gateway) the server that
+/// routes preview hosts. Cheap to clone: clones share everything.
+///
+/// ```
+/// # async fn demo() -> portway::Result<()> {
+/// use portway::{ExposeOptions, Portway};
+/// let portway = Portway::builder().domains(["localhost"]).build()?;
+/// let sb = portway.sandbox("my-box", "127.0.0.1")?;
+/// let exposed = sb.expose_port(8080, ExposeOptions::new("localhost:8787")).await?;
+/// assert!(exposed.url.starts_with("http://8080-my-box-"));
+/// assert!(exposed.url.ends_with(".localhost:8787/"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Portway {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    /// Writes go to a file: run them on the blocking pool, off the async workers.
+    blocking_writes: bool,
+}
+
+/// Configures a [`Portway`]. Every value is checked by [`PortwayBuilder::build`].
+///
+/// ```
+/// let portway = portway::Portway::builder()
+///     .domains(["preview.example.com"])
+///     .reserved_ports([3000, 9000])
+///     .normalize_id(true)
+///     .min_token_length(12)
+///     .store_path(":memory:")
+///     .build()?;
+/// assert_eq!(portway.rules().min_token_length(), 12);
+/// # Ok::<(), portway::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct PortwayBuilder {
+    rules: RulesBuilder,
+    store: StoreChoice,
+}
+
+#[derive(Debug, Default)]
+enum StoreChoice {
+    #[default]
+    Memory,
+    Config(StoreConfig),
+    Custom(Box<dyn Store>),
+}
+
+impl PortwayBuilder {
+    /// The preview domains the gateway routes and `expose_port` accepts (default
+    /// `["localhost"]`).
+    pub fn domains<I, S>(mut self, domains: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rules = self.rules.domains(domains);
+        self
+    }
+
+    /// Ports that can never be exposed (default `[3000]`).
+    pub fn reserved_ports<I: IntoIterator<Item = i64>>(mut self, ports: I) -> Self {
+        self.rules = self.rules.reserved_ports(ports);
+        self
+    }
+
+    /// Sandbox ids that are refused (default `www api admin root system cloudflare workers`).
+    pub fn reserved_sandbox_ids<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rules = self.rules.reserved_sandbox_ids(ids);
+        self
+    }
+
+    /// Host-name suffixes that need a custom domain (default `["workers.dev"]`).
+    pub fn custom_domain_suffixes<I, S>(mut self, suffixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rules = self.rules.custom_domain_suffixes(suffixes);
+        self
+    }
+
+    /// Lowercase uppercase sandbox ids instead of refusing them (default off).
+    pub fn normalize_id(mut self, on: bool) -> Self {
+        self.rules = self.rules.normalize_id(on);
+        self
+    }
+
+    /// The shortest custom token accepted, 1..=16 (default 8).
+    pub fn min_token_length(mut self, len: i64) -> Self {
+        self.rules = self.rules.min_token_length(len);
+        self
+    }
+
+    /// Where exposures are stored (default: memory).
+    pub fn store(mut self, store: StoreConfig) -> Self {
+        self.store = StoreChoice::Config(store);
+        self
+    }
+
+    /// A file path for an SQLite store, or `":memory:"`.
+    pub fn store_path(self, path: impl AsRef<str>) -> Self {
+        self.store(StoreConfig::parse(path.as_ref()))
+    }
+
+    /// A store of your own (for example one backed by your platform's database).
+    pub fn custom_store(mut self, store: Box<dyn Store>) -> Self {
+        self.store = StoreChoice::Custom(store);
+        self
+    }
+
+    /// Checks the configuration, opens the store and loads what it holds.
+    pub fn build(self) -> Result<Portway> {
+        let rules = self.rules.build()?;
+        for d in rules.domains() {
+            if rules.needs_custom_domain(d) {
+                return Err(Error::InvalidConfig(format!(
+                    "preview domain '{d}' cannot carry wildcard subdomains (it is under one of \
+                     the custom-domain suffixes {:?})",
+                    rules.custom_domain_suffixes()
+                )));
+            }
+        }
+        let (store, blocking_writes) = match self.store {
+            StoreChoice::Memory => (StoreConfig::Memory.open()?, false),
+            StoreChoice::Config(c) => (c.open()?, c != StoreConfig::Memory),
+            StoreChoice::Custom(s) => (s, true),
+        };
+        let registry = Registry::open(rules, store)?;
+        Ok(Portway {
+            inner: Arc::new(Inner {
+                registry,
+                blocking_writes,
+            }),
+        })
+    }
+}
+
+impl Portway {
+    /// A builder with the defaults: domain `localhost`, memory store.
+    pub fn builder() -> PortwayBuilder {
+        PortwayBuilder::default()
+    }
+
+    /// A handle on a sandbox. Validates the id (and lowercases it when `normalize_id` is
+    /// on) and the upstream host; stores nothing until the first write.
+    ///
+    /// ```
+    /// let portway = portway::Portway::builder().build()?;
+    /// assert_eq!(portway.sandbox("my-box", "127.0.0.1")?.id(), "my-box");
+    /// assert_eq!(portway.sandbox("My-Box", "127.0.0.1").unwrap_err().code().as_str(), "INVALID_SANDBOX_ID");
+    /// # Ok::<(), portway::Error>(())
+    /// ```
+    pub fn sandbox(&self, id: &str, upstream_host: &str) -> Result<Sandbox> {
+        let id = self.rules().validate_sandbox_id(id)?;
+        let upstream = validate_upstream_host(upstream_host)?;
+        Ok(Sandbox::new(self.clone(), id, upstream))
+    }
+
+    /// The rules this Portway validates with.
+    pub fn rules(&self) -> &Rules {
+        &self.inner.registry.rules
+    }
+
+    /// Parses a host into a route if it is a preview host under one of this Portway's
+    /// domains; `None` otherwise.
+    ///
+    /// ```
+    /// let portway = portway::Portway::builder().domains(["example.com"]).build()?;
+    /// assert!(portway.parse_preview_host("8080-box-token123.example.com").is_some());
+    /// assert!(portway.parse_preview_host("8080-box-token123.other.com").is_none());
+    /// # Ok::<(), portway::Error>(())
+    /// ```
+    pub fn parse_preview_host(&self, host: &str) -> Option<Route> {
+        self.rules().route_preview_host(host)
+    }
+
+    /// Decides what the gateway does with a request for `host` (its Host header).
+    pub fn resolve(&self, host: &str) -> Resolution {
+        self.inner.registry.resolve(host)
+    }
+
+    /// A sandbox as stored, if it exists.
+    ///
+    /// ```
+    /// let portway = portway::Portway::builder().build()?;
+    /// assert!(portway.get_sandbox("nobody").is_none());
+    /// # Ok::<(), portway::Error>(())
+    /// ```
+    pub fn get_sandbox(&self, id: &str) -> Option<SandboxInfo> {
+        self.inner.registry.sandbox(id)
+    }
+
+    /// Every sandbox, sorted by id.
+    pub fn sandboxes(&self) -> Vec<SandboxInfo> {
+        self.inner.registry.sandboxes()
+    }
+
+    /// Creates or updates a sandbox. `None` keeps what is stored (a new sandbox gets
+    /// `127.0.0.1` and runs).
+    ///
+    /// ```
+    /// # async fn demo() -> portway::Result<()> {
+    /// let portway = portway::Portway::builder().build()?;
+    /// let info = portway.put_sandbox("box", Some("10.0.0.7"), None).await?;
+    /// assert_eq!(info.status, portway::SandboxStatus::Running);
+    /// # Ok(()) }
+    /// ```
+    pub async fn put_sandbox(
+        &self,
+        id: &str,
+        upstream_host: Option<&str>,
+        status: Option<SandboxStatus>,
+    ) -> Result<SandboxInfo> {
+        let id = self.rules().validate_sandbox_id(id)?;
+        let upstream = upstream_host.map(validate_upstream_host).transpose()?;
+        self.write(move |reg| {
+            reg.put_sandbox(
+                &id,
+                upstream.as_deref(),
+                crate::DEFAULT_UPSTREAM_HOST,
+                status,
+            )
+        })
+        .await
+    }
+
+    /// Forgets a sandbox and its tokens; `false` if it did not exist.
+    pub async fn destroy_sandbox(&self, id: &str) -> Result<bool> {
+        let id = self.rules().validate_sandbox_id(id)?;
+        self.write(move |reg| reg.destroy(&id)).await
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// Runs a registry write: on the blocking pool for a file store (SQLite commits wait for
+    /// the disk), inline for memory.
+    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Registry) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        if !self.inner.blocking_writes {
+            return f(&self.inner.registry);
+        }
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner.registry))
+            .await
+            .map_err(|e| Error::Store(format!("the store write did not complete: {e}")))?
+    }
+
+    /// `DOMAIN_NOT_CONFIGURED` unless `host` is one of the preview domains.
+    pub(crate) fn check_domain(&self, host: &Hostname) -> Result<()> {
+        let domains = self.rules().domains();
+        if domains.iter().any(|d| d == host.host()) {
+            return Ok(());
+        }
+        Err(Error::DomainNotConfigured(format!(
+            "Hostname '{}' is not a preview domain of this Portway (configured: {}). The \
+             gateway would not route its preview URLs; add it to the domains.",
+            host.host(),
+            domains.join(", ")
+        )))
+    }
+}

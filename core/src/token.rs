@@ -1,0 +1,146 @@
+//! Tokens: the secret part of a preview URL.
+//!
+//! Generated tokens are 16 characters of `[a-z0-9]` drawn uniformly from the operating
+//! system's CSPRNG (about 82.7 bits). Custom tokens are `[a-z0-9_]`, 8 to 16 characters by
+//! default. Tokens are compared in constant time.
+
+use subtle::ConstantTimeEq;
+
+use crate::error::{Error, Result};
+use crate::rules::{MAX_TOKEN_LENGTH, Rules};
+
+/// The length of a generated token.
+pub const GENERATED_TOKEN_LENGTH: usize = 16;
+
+const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+/// The largest multiple of 36 that fits a byte: bytes at or above it are drawn again, so
+/// every character is equally likely (no modulo bias).
+const REJECT_FROM: u8 = 252;
+
+/// A new random token: 16 characters of `[a-z0-9]` from the OS CSPRNG.
+///
+/// ```
+/// let t = portway::generate_token();
+/// assert_eq!(t.len(), 16);
+/// assert!(t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+/// ```
+///
+/// # Panics
+///
+/// If the operating system's random number generator fails, which on a running Linux, macOS
+/// or Windows system does not happen.
+pub fn generate_token() -> String {
+    let mut out = String::with_capacity(GENERATED_TOKEN_LENGTH);
+    let mut buf = [0u8; 32];
+    while out.len() < GENERATED_TOKEN_LENGTH {
+        getrandom::fill(&mut buf).expect("the operating system's CSPRNG failed");
+        for &b in &buf {
+            if b < REJECT_FROM && out.len() < GENERATED_TOKEN_LENGTH {
+                out.push(ALPHABET[(b % 36) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `token` has the shape of a token in a preview host: `[a-z0-9_]{1,16}`.
+///
+/// ```
+/// assert!(portway::is_token_format("abc_def"));
+/// assert!(!portway::is_token_format("ABC"));
+/// assert!(!portway::is_token_format(""));
+/// ```
+pub fn is_token_format(token: &str) -> bool {
+    (1..=MAX_TOKEN_LENGTH).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+}
+
+/// Compares two tokens in constant time (for equal lengths; the length itself is not secret,
+/// being at most 16 and visible in every URL).
+///
+/// ```
+/// assert!(portway::tokens_equal("token123", "token123"));
+/// assert!(!portway::tokens_equal("token123", "token124"));
+/// ```
+pub fn tokens_equal(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+impl Rules {
+    /// Checks a custom token: `min_token_length..=16` characters of `[a-z0-9_]`. The error
+    /// message never repeats the token, which is a secret.
+    ///
+    /// ```
+    /// let rules = portway::Rules::default();
+    /// assert!(rules.validate_token("my_token_1").is_ok());
+    /// let err = rules.validate_token("short").unwrap_err();
+    /// assert_eq!(err.code().as_str(), "INVALID_TOKEN_FORMAT");
+    /// assert!(err.to_string().contains("8 to 16 characters"));
+    /// ```
+    pub fn validate_token(&self, token: &str) -> Result<()> {
+        let len = token.chars().count();
+        if !(self.min_token_length..=MAX_TOKEN_LENGTH).contains(&len) {
+            return Err(Error::InvalidTokenFormat(format!(
+                "Invalid token: must be {} to {MAX_TOKEN_LENGTH} characters (got {len}).",
+                self.min_token_length
+            )));
+        }
+        if let Some(c) = token
+            .chars()
+            .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_'))
+        {
+            let shown = if c.is_ascii_uppercase() {
+                "an uppercase letter".to_string()
+            } else {
+                format!("{c:?}")
+            };
+            return Err(Error::InvalidTokenFormat(format!(
+                "Invalid token: only lowercase letters, digits and '_' are allowed (found {shown})."
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks the token format used in preview hosts (`[a-z0-9_]{1,16}`).
+    pub(crate) fn check_token_format(&self, token: &str) -> Result<()> {
+        if is_token_format(token) {
+            Ok(())
+        } else {
+            Err(Error::InvalidTokenFormat(
+                "Invalid token: must be 1 to 16 characters of lowercase letters, digits and '_'."
+                    .into(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_are_valid_custom_tokens() {
+        let r = Rules::default();
+        for _ in 0..1000 {
+            let t = generate_token();
+            assert!(!t.contains('_'));
+            r.validate_token(&t).unwrap();
+        }
+    }
+
+    #[test]
+    fn custom_token_rules() {
+        let r = Rules::default();
+        assert!(r.validate_token("abcdefg").is_err());
+        assert!(r.validate_token("abcdefgh").is_ok());
+        assert!(r.validate_token(&"a".repeat(16)).is_ok());
+        assert!(r.validate_token(&"a".repeat(17)).is_err());
+        let up = r.validate_token("Abcdefgh").unwrap_err().to_string();
+        assert!(up.contains("uppercase") && !up.contains("Abcdefgh"), "{up}");
+        assert!(r.validate_token("abc-defgh").is_err());
+        let r1 = Rules::builder().min_token_length(1).build().unwrap();
+        assert!(r1.validate_token("a").is_ok());
+    }
+}
