@@ -132,6 +132,17 @@ impl SqliteStore {
                 self.path.display()
             )));
         }
+        // Everything above and this check only read: a refused file is never written to.
+        let check: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(e("is corrupt"))?;
+        if check != "ok" {
+            return Err(Error::Store(format!(
+                "store file {} is corrupt ({check}); it was left untouched",
+                self.path.display()
+            )));
+        }
         let mode: String = self
             .conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -148,16 +159,6 @@ impl SqliteStore {
         self.conn
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(e("cannot be configured"))?;
-        let check: String = self
-            .conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(e("is corrupt"))?;
-        if check != "ok" {
-            return Err(Error::Store(format!(
-                "store file {} is corrupt ({check}); it was left untouched",
-                self.path.display()
-            )));
-        }
         // Migrate, or take the write lock at once so a second process fails now, not later.
         let tx = self
             .conn

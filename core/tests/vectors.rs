@@ -1,0 +1,394 @@
+//! Runs every conformance case in `tests/vectors/*.json` (the format is described in
+//! `tests/vectors/README.md`) against the Rust API.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use portway::{Error, ExposeOptions, Portway, Resolution};
+use serde_json::{Value, json};
+
+fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
+}
+
+fn load(file: &str) -> Vec<Value> {
+    let path = vectors_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let cases = doc["cases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{file}: no cases"))
+        .clone();
+    assert!(!cases.is_empty(), "{file}: no cases");
+    cases
+}
+
+fn portway_for(config: &Value) -> Portway {
+    let mut b = Portway::builder();
+    if let Some(d) = config.get("domains") {
+        b = b.domains(strings(d));
+    }
+    if let Some(p) = config.get("reserved_ports") {
+        b = b.reserved_ports(p.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()));
+    }
+    if let Some(ids) = config.get("reserved_sandbox_ids") {
+        b = b.reserved_sandbox_ids(strings(ids));
+    }
+    if let Some(s) = config.get("custom_domain_suffixes") {
+        b = b.custom_domain_suffixes(strings(s));
+    }
+    if let Some(n) = config.get("normalize_id") {
+        b = b.normalize_id(n.as_bool().unwrap());
+    }
+    if let Some(n) = config.get("min_token_length") {
+        b = b.min_token_length(n.as_i64().unwrap());
+    }
+    b.build().unwrap_or_else(|e| panic!("config {config}: {e}"))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Compares a result with a case's `expect`; `vars` binds `{name}` templates (flows only).
+fn check(ctx: &str, expect: &Value, got: Result<Value, Error>, vars: &mut Vars) {
+    match (expect.get("ok"), expect.get("error"), got) {
+        (Some(want), None, Ok(got)) => {
+            if let Err(why) = vars.matches(want, &got) {
+                panic!("{ctx}: expected {want}, got {got}: {why}");
+            }
+        }
+        (None, Some(code), Err(err)) => {
+            assert_eq!(
+                err.code().as_str(),
+                code.as_str().unwrap(),
+                "{ctx}: wrong code ({err})"
+            );
+            let msg = err.to_string();
+            if let Some(m) = expect.get("message") {
+                assert_eq!(msg, vars.subst(m.as_str().unwrap()), "{ctx}: message");
+            }
+            for part in expect
+                .get("message_contains")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let part = part.as_str().unwrap();
+                assert!(msg.contains(part), "{ctx}: message {msg:?} lacks {part:?}");
+            }
+        }
+        (Some(want), None, Err(err)) => {
+            panic!("{ctx}: expected {want}, got error {}: {err}", err.code())
+        }
+        (None, Some(code), Ok(got)) => panic!("{ctx}: expected error {code}, got {got}"),
+        _ => panic!("{ctx}: expect must have exactly one of ok and error: {expect}"),
+    }
+}
+
+/// Variables of a flow: `{t1}` binds to a generated token the first time it is expected.
+#[derive(Default)]
+struct Vars(HashMap<String, String>);
+
+impl Vars {
+    fn subst(&self, s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find('{') {
+            let j = rest[i..]
+                .find('}')
+                .map(|j| i + j)
+                .unwrap_or_else(|| panic!("unclosed variable in {s:?}"));
+            out.push_str(&rest[..i]);
+            let name = &rest[i + 1..j];
+            out.push_str(
+                self.0
+                    .get(name)
+                    .unwrap_or_else(|| panic!("unbound variable {{{name}}} in {s:?}")),
+            );
+            rest = &rest[j + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn match_str(&mut self, template: &str, got: &str) -> Result<(), String> {
+        let (mut t, mut g) = (template, got);
+        let mut bound = Vec::new();
+        while let Some(i) = t.find('{') {
+            let j = i + t[i..].find('}').ok_or("unclosed variable")?;
+            if !g.starts_with(&t[..i]) {
+                return Err(format!("{got:?} does not match {template:?}"));
+            }
+            g = &g[i..];
+            let name = &t[i + 1..j];
+            let value = match self.0.get(name) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = g.get(..16).ok_or("too short for a generated token")?;
+                    if !v
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                    {
+                        return Err(format!("{v:?} is not a generated token"));
+                    }
+                    bound.push(name.to_owned());
+                    self.0.insert(name.to_owned(), v.to_owned());
+                    v.to_owned()
+                }
+            };
+            if !g.starts_with(&value) {
+                return Err(format!(
+                    "{got:?} does not match {template:?} with {{{name}}}={value}"
+                ));
+            }
+            g = &g[value.len()..];
+            t = &t[j + 1..];
+        }
+        if t == g {
+            Ok(())
+        } else {
+            for name in bound {
+                self.0.remove(&name);
+            }
+            Err(format!("{got:?} does not match {template:?}"))
+        }
+    }
+
+    fn matches(&mut self, want: &Value, got: &Value) -> Result<(), String> {
+        match (want, got) {
+            (Value::String(w), Value::String(g)) => self.match_str(w, g),
+            (Value::Array(w), Value::Array(g)) if w.len() == g.len() => {
+                w.iter().zip(g).try_for_each(|(w, g)| self.matches(w, g))
+            }
+            (Value::Object(w), Value::Object(g)) if w.len() == g.len() => {
+                w.iter().try_for_each(|(k, w)| {
+                    let g = g.get(k).ok_or_else(|| format!("missing field {k}"))?;
+                    self.matches(w, g).map_err(|e| format!("{k}: {e}"))
+                })
+            }
+            (w, g) if w == g => Ok(()),
+            _ => Err("values differ".into()),
+        }
+    }
+}
+
+fn name(case: &Value) -> &str {
+    case["name"].as_str().unwrap_or("<unnamed>")
+}
+
+#[test]
+fn ports() {
+    let mut skipped = 0;
+    for case in load("ports.json") {
+        let ctx = format!("ports.json {}", name(&case));
+        let input = &case["input"]["port"];
+        if case["dynamic_only"].as_bool() == Some(true) {
+            assert!(
+                input.as_i64().is_none(),
+                "{ctx}: an integer is not dynamic_only"
+            );
+            skipped += 1;
+            continue;
+        }
+        let port = input
+            .as_i64()
+            .unwrap_or_else(|| panic!("{ctx}: not an integer; mark it dynamic_only"));
+        let got = match case.get("config") {
+            None => portway::validate_port(port),
+            Some(c) => portway_for(c).rules().validate_port(port),
+        };
+        check(
+            &ctx,
+            &case["expect"],
+            got.map(|p| json!(p)),
+            &mut Vars::default(),
+        );
+    }
+    println!("ports.json: {skipped} dynamic_only cases are enforced by the type system");
+}
+
+#[test]
+fn sandbox_ids() {
+    for case in load("sandbox_ids.json") {
+        let ctx = format!("sandbox_ids.json {}", name(&case));
+        let id = case["input"]["id"].as_str().unwrap();
+        let got = match case.get("config") {
+            None => portway::validate_sandbox_id(id),
+            Some(c) => portway_for(c).rules().validate_sandbox_id(id),
+        };
+        check(
+            &ctx,
+            &case["expect"],
+            got.map(Value::from),
+            &mut Vars::default(),
+        );
+    }
+}
+
+#[test]
+fn tokens() {
+    for case in load("tokens.json") {
+        let ctx = format!("tokens.json {}", name(&case));
+        let token = case["input"]["token"].as_str().unwrap();
+        let got = match case.get("config") {
+            None => portway::validate_token(token),
+            Some(c) => portway_for(c).rules().validate_token(token),
+        };
+        check(
+            &ctx,
+            &case["expect"],
+            got.map(|()| json!(token)),
+            &mut Vars::default(),
+        );
+    }
+}
+
+#[test]
+fn preview_urls() {
+    for case in load("preview_urls.json") {
+        let ctx = format!("preview_urls.json {}", name(&case));
+        let i = &case["input"];
+        let (id, token, host) = (
+            i["sandbox_id"].as_str().unwrap(),
+            i["token"].as_str().unwrap(),
+            i["hostname"].as_str().unwrap(),
+        );
+        let port = i["port"].as_i64().unwrap();
+        let build = |rules: &portway::Rules| -> portway::Result<String> {
+            let port = rules.validate_port(port)?;
+            rules.build_preview_url(port, id, token, host)
+        };
+        let got = match case.get("config") {
+            None => build(&portway::Rules::default()),
+            Some(c) => build(portway_for(c).rules()),
+        };
+        check(
+            &ctx,
+            &case["expect"],
+            got.map(Value::from),
+            &mut Vars::default(),
+        );
+    }
+}
+
+fn route_json(r: Option<portway::Route>) -> Value {
+    r.map_or(
+        Value::Null,
+        |r| json!({"port": r.port, "sandbox_id": r.sandbox_id, "token": r.token}),
+    )
+}
+
+#[test]
+fn preview_hosts() {
+    for case in load("preview_hosts.json") {
+        let ctx = format!("preview_hosts.json {}", name(&case));
+        let host = case["input"]["host"].as_str().unwrap();
+        let got = match case.get("config") {
+            None => portway::parse_preview_host(host),
+            Some(c) => portway_for(c).parse_preview_host(host),
+        };
+        check(
+            &ctx,
+            &case["expect"],
+            Ok(route_json(got)),
+            &mut Vars::default(),
+        );
+    }
+}
+
+#[test]
+fn errors_list_matches_the_error_type() {
+    let text = std::fs::read_to_string(vectors_dir().join("errors.json")).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let listed: Vec<&str> = doc["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
+    let ours: Vec<&str> = portway::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(listed, ours, "errors.json and ErrorCode::ALL differ");
+}
+
+fn resolution_json(r: Resolution) -> Value {
+    match r {
+        Resolution::NotPreview => json!({"kind": "not_preview"}),
+        Resolution::Denied => json!({"kind": "denied"}),
+        Resolution::Stale { sandbox_id, port } => {
+            json!({"kind": "stale", "sandbox_id": sandbox_id, "port": port})
+        }
+        Resolution::Upstream(u) => json!({
+            "kind": "upstream", "sandbox_id": &*u.sandbox_id, "port": u.port, "upstream_host": &*u.host
+        }),
+    }
+}
+
+async fn run_step(portway: &Portway, step: &Value, vars: &Vars) -> Result<Value, Error> {
+    let op = step["op"].as_str().unwrap();
+    if op == "resolve" {
+        return Ok(resolution_json(
+            portway.resolve(&vars.subst(step["host"].as_str().unwrap())),
+        ));
+    }
+    let upstream = step
+        .get("upstream_host")
+        .and_then(Value::as_str)
+        .unwrap_or("127.0.0.1");
+    let sb = portway.sandbox(step["sandbox"].as_str().unwrap(), upstream)?;
+    let port = || step["port"].as_i64().unwrap();
+    let text = |k: &str| step.get(k).and_then(Value::as_str).map(|s| vars.subst(s));
+    Ok(match op {
+        "sandbox" => json!(sb.id()),
+        "expose" => {
+            let port = portway.rules().validate_port(port())?;
+            let opts = ExposeOptions {
+                hostname: text("hostname").unwrap(),
+                name: text("name"),
+                token: text("token"),
+            };
+            let e = sb.expose_port(port, opts).await?;
+            json!({"port": e.port, "url": e.url, "name": e.name})
+        }
+        "unexpose" => {
+            sb.unexpose_port(portway.rules().validate_port(port())?)
+                .await?;
+            Value::Null
+        }
+        "list" => {
+            let list = sb.get_exposed_ports(&text("hostname").unwrap()).await?;
+            list.into_iter()
+                .map(|p| json!({"port": p.port, "url": p.url, "name": p.name, "status": p.status.as_str()}))
+                .collect()
+        }
+        "is_exposed" => json!(match u16::try_from(port()) {
+            Ok(p) => sb.is_port_exposed(p).await,
+            Err(_) => false,
+        }),
+        "validate_token" => json!(match u16::try_from(port()) {
+            Ok(p) => sb.validate_port_token(p, &text("token").unwrap()).await,
+            Err(_) => false,
+        }),
+        "mark_running" => sb.mark_running().await.map(|()| Value::Null)?,
+        "mark_stopped" => sb.mark_stopped().await.map(|()| Value::Null)?,
+        "destroy" => sb.destroy().await.map(|()| Value::Null)?,
+        other => panic!("unknown op {other}"),
+    })
+}
+
+#[tokio::test]
+async fn flows() {
+    for case in load("flows.json") {
+        let portway = portway_for(case.get("config").unwrap_or(&json!({})));
+        let mut vars = Vars::default();
+        for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
+            let ctx = format!("flows.json {} step {i} ({})", name(&case), step["op"]);
+            let got = run_step(&portway, step, &vars).await;
+            check(&ctx, &step["expect"], got, &mut vars);
+        }
+    }
+}
