@@ -29,7 +29,9 @@
 
 #![warn(missing_docs)]
 
+mod connect;
 mod error;
+pub mod gateway;
 mod hostname;
 mod port;
 mod portway;
@@ -40,8 +42,14 @@ mod sandbox;
 mod sandbox_id;
 pub mod store;
 mod token;
+mod wait;
+mod ws;
 
 pub use crate::error::{Error, ErrorCode, Result};
+pub use crate::gateway::{
+    ClientAddr, Gateway, GatewayConfig, GatewayHandle, GatewayRefusal, GatewayService,
+    MetricsSnapshot,
+};
 pub use crate::hostname::{Hostname, MAX_HOSTNAME_LENGTH, MAX_LABEL_LENGTH};
 pub use crate::port::MIN_PORT;
 pub use crate::portway::{Portway, PortwayBuilder};
@@ -58,6 +66,8 @@ pub use crate::sandbox::{
 pub use crate::sandbox_id::MAX_SANDBOX_ID_LENGTH;
 pub use crate::store::{SandboxStatus, StoreConfig};
 pub use crate::token::{GENERATED_TOKEN_LENGTH, generate_token, is_token_format, tokens_equal};
+pub use crate::wait::{WaitMode, WaitOptions};
+pub use crate::ws::{MAX_CLOSE_REASON, WebSocket, WsConnectOptions, WsMessage};
 
 /// Checks a port with the default rules (1024..=65535, not 3000).
 ///

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::gateway::{Gateway, GatewayConfig, GatewayHandle};
 use crate::hostname::Hostname;
 use crate::preview_url::Route;
 use crate::registry::{Registry, Resolution, SandboxInfo};
@@ -31,6 +32,7 @@ pub struct Portway {
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
+    gateway_config: GatewayConfig,
     /// Writes go to a file: run them on the blocking pool, off the async workers.
     blocking_writes: bool,
 }
@@ -52,6 +54,7 @@ struct Inner {
 pub struct PortwayBuilder {
     rules: RulesBuilder,
     store: StoreChoice,
+    gateway: GatewayConfig,
 }
 
 #[derive(Debug, Default)]
@@ -129,9 +132,16 @@ impl PortwayBuilder {
         self
     }
 
+    /// The gateway's settings and limits (default: [`GatewayConfig::default`]).
+    pub fn gateway_config(mut self, config: GatewayConfig) -> Self {
+        self.gateway = config;
+        self
+    }
+
     /// Checks the configuration, opens the store and loads what it holds.
     pub fn build(self) -> Result<Portway> {
         let rules = self.rules.build()?;
+        self.gateway.validate()?;
         for d in rules.domains() {
             if rules.needs_custom_domain(d) {
                 return Err(Error::InvalidConfig(format!(
@@ -150,6 +160,7 @@ impl PortwayBuilder {
         Ok(Portway {
             inner: Arc::new(Inner {
                 registry,
+                gateway_config: self.gateway,
                 blocking_writes,
             }),
         })
@@ -193,6 +204,28 @@ impl Portway {
     /// ```
     pub fn parse_preview_host(&self, host: &str) -> Option<Route> {
         self.rules().route_preview_host(host)
+    }
+
+    /// A gateway over this Portway's exposures, to mount in a host application's own HTTP
+    /// server (see [`Gateway::proxy_to_sandbox`]). Each call makes a gateway with its own
+    /// upstream pool and counters.
+    pub fn gateway(&self) -> Result<Gateway> {
+        Gateway::new(self.clone(), self.inner.gateway_config.clone())
+    }
+
+    /// Starts the gateway on `addr` (such as `"127.0.0.1:8080"`, or port 0 for any free
+    /// port) on the current tokio runtime, and returns its handle.
+    ///
+    /// ```
+    /// # async fn demo() -> portway::Result<()> {
+    /// let portway = portway::Portway::builder().build()?;
+    /// let gateway = portway.serve("127.0.0.1:0").await?;
+    /// assert!(gateway.local_addr().port() > 0);
+    /// gateway.close().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve(&self, addr: &str) -> Result<GatewayHandle> {
+        GatewayHandle::bind(self.gateway()?, addr).await
     }
 
     /// Decides what the gateway does with a request for `host` (its Host header).

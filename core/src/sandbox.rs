@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 use crate::portway::Portway;
 use crate::preview_url::preview_url;
 use crate::store::SandboxStatus;
+use crate::wait::WaitOptions;
+use crate::ws::{WebSocket, WsConnectOptions};
 
 /// The upstream host used when none is given: services of a local process group.
 pub const DEFAULT_UPSTREAM_HOST: &str = "127.0.0.1";
@@ -229,6 +231,37 @@ impl Sandbox {
         self.portway
             .registry()
             .validate_token(&self.id, port, token)
+    }
+
+    /// Waits until the service on `port` answers (a TCP connect, or an HTTP status in the
+    /// accepted range); `PORT_WAIT_TIMEOUT` when it does not within `opts.timeout`. Needs no
+    /// exposure.
+    ///
+    /// ```no_run
+    /// # async fn demo(sb: portway::Sandbox) -> portway::Result<()> {
+    /// sb.wait_for_port(8080, portway::WaitOptions { path: "/health".into(), ..Default::default() }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_for_port(&self, port: u16, opts: WaitOptions) -> Result<()> {
+        let port = self.portway.rules().validate_port(i64::from(port))?;
+        crate::wait::wait_for_port(&self.id, &self.upstream_host, port, &opts).await
+    }
+
+    /// Opens a WebSocket to the service on `port` (no exposure needed). A refused handshake
+    /// is `WS_CONNECT_FAILED` carrying the HTTP status ([`Error::http_status`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(sb: portway::Sandbox) -> portway::Result<()> {
+    /// let ws = sb.ws_connect(8080, portway::WsConnectOptions::default()).await?;
+    /// ws.send_text("hello").await?;
+    /// while let Some(msg) = ws.recv().await? {
+    ///     println!("{msg:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn ws_connect(&self, port: u16, opts: WsConnectOptions) -> Result<WebSocket> {
+        let port = self.portway.rules().validate_port(i64::from(port))?;
+        crate::ws::ws_connect(&self.upstream_host, port, &opts).await
     }
 
     /// Marks the sandbox running: its URLs are served again, unchanged.

@@ -1,0 +1,232 @@
+//! Small pieces the gateway's connections share: activity tracking for idle timeouts, the
+//! open-connection guard, per-sandbox permits, and a body that holds a permit.
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+use super::metrics::Metrics;
+
+/// When a connection last moved a byte, as milliseconds since a base instant.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    base: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    pub fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            base: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        })
+    }
+
+    fn touch(&self) {
+        self.last_ms
+            .store(self.base.elapsed().as_millis() as u64, Relaxed);
+    }
+
+    /// The instant at which the connection becomes idle for `timeout`.
+    pub fn idle_deadline(&self, timeout: Duration) -> Instant {
+        self.base + Duration::from_millis(self.last_ms.load(Relaxed)) + timeout
+    }
+}
+
+pin_project! {
+    /// A stream that records its activity.
+    #[derive(Debug)]
+    pub(crate) struct Tracked<T> {
+        #[pin]
+        inner: T,
+        activity: Arc<Activity>,
+    }
+}
+
+impl<T> Tracked<T> {
+    pub fn new(inner: T, activity: Arc<Activity>) -> Tracked<T> {
+        Tracked { inner, activity }
+    }
+}
+
+impl<T: AsyncRead> AsyncRead for Tracked<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let res = this.inner.poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.touch();
+        }
+        res
+    }
+}
+
+impl<T: AsyncWrite> AsyncWrite for Tracked<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let res = this.inner.poll_write(cx, buf);
+        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        res
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let res = this.inner.poll_write_vectored(cx, bufs);
+        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+}
+
+/// Counts one client connection as open until the last clone is dropped (a WebSocket relay
+/// keeps a clone after hyper hands the socket over).
+#[derive(Debug)]
+pub(crate) struct ConnectionGuard {
+    metrics: Arc<Metrics>,
+}
+
+impl ConnectionGuard {
+    pub fn new(metrics: Arc<Metrics>) -> Arc<ConnectionGuard> {
+        metrics.connection_opened();
+        Arc::new(ConnectionGuard { metrics })
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.metrics.connection_closed();
+    }
+}
+
+/// Requests and WebSocket sessions in flight, per sandbox.
+#[derive(Debug)]
+pub(crate) struct SandboxLimits {
+    max: usize,
+    counts: Mutex<HashMap<Arc<str>, usize>>,
+}
+
+impl SandboxLimits {
+    pub fn new(max: usize) -> Arc<SandboxLimits> {
+        Arc::new(SandboxLimits {
+            max,
+            counts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A permit for one more request to `sandbox`, or `None` at the limit.
+    pub fn acquire(self: &Arc<Self>, sandbox: &Arc<str>) -> Option<SandboxPermit> {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = counts.entry(sandbox.clone()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(SandboxPermit {
+            limits: self.clone(),
+            sandbox: sandbox.clone(),
+        })
+    }
+}
+
+/// One request or session in flight to a sandbox; released on drop.
+#[derive(Debug)]
+pub(crate) struct SandboxPermit {
+    limits: Arc<SandboxLimits>,
+    sandbox: Arc<str>,
+}
+
+impl Drop for SandboxPermit {
+    fn drop(&mut self) {
+        let mut counts = self
+            .limits
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.sandbox) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.sandbox);
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// A response body that keeps its sandbox permit until the body is finished or dropped.
+    pub(crate) struct Guarded<B> {
+        #[pin]
+        inner: B,
+        permit: Option<SandboxPermit>,
+    }
+}
+
+impl<B> Guarded<B> {
+    pub fn new(inner: B, permit: SandboxPermit) -> Guarded<B> {
+        Guarded {
+            inner,
+            permit: Some(permit),
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for Guarded<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let res = this.inner.poll_frame(cx);
+        if matches!(res, Poll::Ready(None | Some(Err(_)))) {
+            this.permit.take();
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

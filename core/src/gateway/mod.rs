@@ -1,0 +1,322 @@
+//! The gateway: routes preview hosts to exposed ports and proxies HTTP and WebSocket traffic.
+//!
+//! Run it on its own with [`crate::Portway::serve`], or mount it in an existing hyper or
+//! axum server: [`Gateway::proxy_to_sandbox`] answers preview requests and hands every other
+//! request back (like Cloudflare's `proxyToSandbox`), and [`GatewayService`] is a tower
+//! `Service` that answers everything.
+
+mod config;
+mod errors;
+mod headers;
+mod io;
+mod metrics;
+mod server;
+mod websocket;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{Method, Request, Response, Uri, Version};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use self::config::{GatewayConfig, MIN_MAX_HEAD_SIZE};
+pub use self::errors::GatewayRefusal;
+pub use self::metrics::{Metrics, MetricsSnapshot};
+pub use self::server::GatewayHandle;
+
+use self::headers::Forwarding;
+use self::io::{ConnectionGuard, Guarded, SandboxLimits};
+use crate::connect::{ConnectError, Connector};
+use crate::portway::Portway;
+use crate::registry::{Resolution, Upstream};
+
+/// A boxed error, as carried by [`Body`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response the gateway gives: the sandbox's, streamed, or its own.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The client's address, read from a request's extensions for `X-Forwarded-For`. The
+/// gateway's own server inserts it; a host application that mounts the gateway should too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The proxy itself: routing, limits, forwarding. Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo(req: http::Request<hyper::body::Incoming>) -> portway::Result<()> {
+/// let portway = portway::Portway::builder().domains(["preview.example.com"]).build()?;
+/// let gateway = portway.gateway()?;
+/// match gateway.proxy_to_sandbox(req).await {
+///     Ok(response) => { /* a preview request: send this response */ }
+///     Err(req) => { /* not a preview host: the application's own routes take `req` */ }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    portway: Portway,
+    config: GatewayConfig,
+    client: Client<Connector, Body>,
+    metrics: Arc<Metrics>,
+    limits: Arc<SandboxLimits>,
+    /// Cancelled when a graceful shutdown begins.
+    graceful: CancellationToken,
+    /// Cancelled when everything must stop now.
+    kill: CancellationToken,
+    /// Connections and WebSocket relays.
+    tasks: TaskTracker,
+}
+
+impl Gateway {
+    pub(crate) fn new(portway: Portway, config: GatewayConfig) -> crate::Result<Gateway> {
+        config.validate()?;
+        let connector = Connector {
+            retry_window: config.connect_retry_window,
+            attempt_timeout: config.connect_timeout,
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(config.upstream_pool_size)
+            .pool_idle_timeout(config.upstream_pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .set_host(false)
+            .build(connector);
+        Ok(Gateway {
+            inner: Arc::new(Inner {
+                portway,
+                limits: SandboxLimits::new(config.max_connections_per_sandbox),
+                config,
+                client,
+                metrics: Arc::new(Metrics::default()),
+                graceful: CancellationToken::new(),
+                kill: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+
+    /// The counters of this gateway.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Answers a request: forwarded when its host is a preview host, the gateway's own error
+    /// otherwise (404 `NOT_FOUND` for a host that is not a preview host).
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match self.proxy_to_sandbox(req).await {
+            Ok(res) => res,
+            Err(req) => self.refuse(GatewayRefusal::NotFound, &req),
+        }
+    }
+
+    /// Answers a request for a preview host; gives the request back (`Err`) when its host is
+    /// not a preview host of this gateway, for the host application's own routes.
+    pub async fn proxy_to_sandbox<B>(&self, req: Request<B>) -> Result<Response<Body>, Request<B>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        // Framing a proxy must not guess at (request smuggling): refuse and close.
+        if req.method() == Method::CONNECT
+            || (req.headers().contains_key(TRANSFER_ENCODING)
+                && req.headers().contains_key(CONTENT_LENGTH))
+        {
+            return Ok(self.refuse(GatewayRefusal::BadRequest, &req));
+        }
+        let resolution = match request_host(&req) {
+            Some(host) => self.inner.portway.resolve(host),
+            None => Resolution::NotPreview,
+        };
+        let upstream = match resolution {
+            Resolution::NotPreview => return Err(req),
+            Resolution::Denied => return Ok(self.refuse(GatewayRefusal::InvalidToken, &req)),
+            Resolution::Stale { .. } => {
+                return Ok(self.refuse(GatewayRefusal::StalePreviewUrl, &req));
+            }
+            Resolution::Upstream(u) => u,
+        };
+        let Some(permit) = self.inner.limits.acquire(&upstream.sandbox_id) else {
+            return Ok(self.refuse(GatewayRefusal::SandboxConnectionLimit, &req));
+        };
+        let res = if headers::is_websocket_upgrade(req.headers()) && req.method() == Method::GET {
+            websocket::forward(self, req, upstream, permit).await
+        } else {
+            self.forward(req, upstream, permit).await
+        };
+        self.inner.metrics.response(res.status().as_u16());
+        Ok(res)
+    }
+
+    fn refuse<B>(&self, why: GatewayRefusal, req: &Request<B>) -> Response<Body> {
+        self.inner.metrics.response(why.status().as_u16());
+        why.response(req.headers())
+    }
+
+    fn forwarding<'a, B>(
+        &'a self,
+        req: &'a Request<B>,
+        upstream: &Upstream,
+        websocket: bool,
+    ) -> Forwarding<'a> {
+        Forwarding {
+            upstream_port: upstream.port,
+            rewrite_host: self.inner.config.rewrite_host,
+            preview_host: request_host(req).unwrap_or_default(),
+            client: req.extensions().get::<ClientAddr>().map(|c| c.0),
+            proto: self
+                .inner
+                .config
+                .forwarded_proto
+                .as_deref()
+                .unwrap_or("http"),
+            websocket,
+        }
+    }
+
+    async fn forward<B>(
+        &self,
+        req: Request<B>,
+        upstream: Upstream,
+        permit: io::SandboxPermit,
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut headers = req.headers().clone();
+        headers::to_upstream(&mut headers, &self.forwarding(&req, &upstream, false));
+        let uri = match upstream_uri(&upstream, req.uri()) {
+            Some(uri) => uri,
+            None => return GatewayRefusal::BadRequest.response(req.headers()),
+        };
+        let client_headers = req.headers().clone();
+        let (mut parts, body) = req.into_parts();
+        parts.headers = headers;
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
+
+        let start = Instant::now();
+        let sent = tokio::time::timeout(
+            self.inner.config.response_timeout,
+            self.inner.client.request(upstream_req),
+        );
+        let res = match sent.await {
+            Ok(Ok(res)) => res,
+            Ok(Err(e)) => return classify(&e).response(&client_headers),
+            Err(_) => return GatewayRefusal::UpstreamTimeout.response(&client_headers),
+        };
+        self.inner.metrics.upstream_latency(start.elapsed());
+        let (mut parts, body) = res.into_parts();
+        headers::to_client(&mut parts.headers, false);
+        let body = Guarded::new(body.map_err(BoxError::from), permit);
+        Response::from_parts(parts, BodyExt::boxed_unsync(body))
+    }
+
+    pub(crate) fn connection_guard(&self) -> Arc<ConnectionGuard> {
+        ConnectionGuard::new(self.inner.metrics.clone())
+    }
+}
+
+/// Chooses the 5xx for an upstream client error.
+fn classify(e: &hyper_util::client::legacy::Error) -> GatewayRefusal {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(c) = err.downcast_ref::<ConnectError>() {
+            return match c {
+                ConnectError::NotListening(_) => GatewayRefusal::PortNotListening,
+                ConnectError::Timeout => GatewayRefusal::UpstreamTimeout,
+                ConnectError::Other(_) => GatewayRefusal::PortNotListening,
+            };
+        }
+        source = err.source();
+    }
+    GatewayRefusal::UpstreamError
+}
+
+/// The host a request is for: the authority of an absolute-form target (which RFC 9112 says
+/// overrides `Host`), else the `Host` header.
+fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    match req.uri().authority() {
+        Some(a) => Some(a.as_str().rsplit('@').next().unwrap_or_default()),
+        None => req.headers().get(HOST)?.to_str().ok(),
+    }
+}
+
+fn upstream_uri(upstream: &Upstream, original: &Uri) -> Option<Uri> {
+    let pq = original.path_and_query().map_or("/", |pq| pq.as_str());
+    let host = &*upstream.host;
+    let uri = if host.contains(':') {
+        format!("http://[{host}]:{}{pq}", upstream.port)
+    } else {
+        format!("http://{host}:{}{pq}", upstream.port)
+    };
+    uri.parse().ok()
+}
+
+/// The gateway as a tower `Service`: every request gets an answer, forwarded or refused (404
+/// `NOT_FOUND` for hosts that are not preview hosts).
+///
+/// ```
+/// let portway = portway::Portway::builder().build()?;
+/// let service = portway::GatewayService::new(portway.gateway()?);
+/// # let _ = service;
+/// # Ok::<(), portway::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct GatewayService {
+    gateway: Gateway,
+}
+
+impl GatewayService {
+    /// Wraps a gateway.
+    pub fn new(gateway: Gateway) -> GatewayService {
+        GatewayService { gateway }
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for GatewayService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let gateway = self.gateway.clone();
+        Box::pin(async move { Ok(gateway.handle(req).await) })
+    }
+}

@@ -1,0 +1,207 @@
+//! The gateway's own listener: accept, limits, idle and head timeouts, graceful shutdown.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use super::errors::GatewayRefusal;
+use super::io::{Activity, Tracked};
+use super::{ClientAddr, Gateway};
+use crate::error::{Error, Result};
+
+/// A running gateway. Closing it (or dropping it) stops it: [`GatewayHandle::shutdown`]
+/// stops accepting, lets in-flight requests finish up to a deadline, then closes the rest;
+/// dropping it closes everything at once.
+///
+/// ```
+/// # async fn demo() -> portway::Result<()> {
+/// let portway = portway::Portway::builder().build()?;
+/// let gateway = portway.serve("127.0.0.1:0").await?;
+/// println!("serving on {}", gateway.local_addr());
+/// gateway.shutdown(std::time::Duration::from_secs(5)).await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct GatewayHandle {
+    gateway: Gateway,
+    local_addr: SocketAddr,
+    stop_accepting: CancellationToken,
+    accept_loop: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl GatewayHandle {
+    pub(crate) async fn bind(gateway: Gateway, addr: &str) -> Result<GatewayHandle> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Gateway(format!("cannot listen on {addr}: {e}")))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::Gateway(format!("cannot read the listening address: {e}")))?;
+        let stop_accepting = CancellationToken::new();
+        let accept_loop = tokio::spawn(accept(listener, gateway.clone(), stop_accepting.clone()));
+        tracing::info!(%local_addr, "gateway listening");
+        Ok(GatewayHandle {
+            gateway,
+            local_addr,
+            stop_accepting,
+            accept_loop: Mutex::new(Some(accept_loop)),
+        })
+    }
+
+    /// The address the gateway listens on (with the port the OS chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The gateway behind this listener: its configuration and counters.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Shuts down gracefully: stops accepting, asks open connections to finish their
+    /// in-flight request and WebSocket sessions to close (1001), waits up to `deadline`,
+    /// then closes whatever is left. Calling it again (or after `close`) is harmless.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.stop_accepting.cancel();
+        let accept_loop = self
+            .accept_loop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = accept_loop {
+            let _ = task.await;
+        }
+        let inner = &self.gateway.inner;
+        inner.graceful.cancel();
+        inner.tasks.close();
+        if timeout(deadline, inner.tasks.wait()).await.is_err() {
+            inner.kill.cancel();
+            inner.tasks.wait().await;
+        }
+        tracing::info!(local_addr = %self.local_addr, "gateway stopped");
+    }
+
+    /// [`GatewayHandle::shutdown`] with the configured `shutdown_timeout`.
+    pub async fn close(&self) {
+        self.shutdown(self.gateway.inner.config.shutdown_timeout)
+            .await;
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        self.stop_accepting.cancel();
+        self.gateway.inner.kill.cancel();
+    }
+}
+
+async fn accept(listener: TcpListener, gateway: Gateway, stop: CancellationToken) {
+    let inner = &gateway.inner;
+    let config = &inner.config;
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.head_timeout)
+        .max_header_size(config.max_head_size)
+        .max_headers(config.max_headers)
+        .keep_alive(true);
+    let http = Arc::new(http);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = inner.kill.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before accept: the
+                    // listener itself is fine. Pause a little so EMFILE does not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        if inner.metrics.snapshot().open_connections >= config.max_connections as i64 {
+            inner.metrics.connection_refused();
+            inner.tasks.spawn(refuse_connection(stream));
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        inner.tasks.spawn(serve_connection(
+            gateway.clone(),
+            http.clone(),
+            stream,
+            peer,
+        ));
+    }
+}
+
+/// Answers a connection over the limit with a canned 503 and closes it, without reading it.
+async fn refuse_connection(mut stream: TcpStream) {
+    let why = GatewayRefusal::TooManyConnections;
+    let body = format!(r#"{{"error":"{}","code":"{}"}}"#, why.message(), why.code());
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\nretry-after: 1\r\n\r\n",
+        body.len()
+    );
+    let _ = timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(body.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+async fn serve_connection(
+    gateway: Gateway,
+    http: Arc<http1::Builder>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let guard = gateway.connection_guard();
+    let activity = Activity::new();
+    let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+    let service_gateway = gateway.clone();
+    let service = service_fn(move |mut req| {
+        let gateway = service_gateway.clone();
+        req.extensions_mut().insert(ClientAddr(peer));
+        async move { Ok::<_, Infallible>(gateway.handle(req).await) }
+    });
+    let inner = &gateway.inner;
+    let conn = http.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    let idle = inner.config.idle_timeout;
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            _ = inner.graceful.cancelled(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = inner.kill.cancelled() => break,
+            _ = sleep_until(activity.idle_deadline(idle)) => {
+                if activity.idle_deadline(idle) <= tokio::time::Instant::now() {
+                    tracing::debug!(%peer, "idle timeout");
+                    break;
+                }
+            }
+        }
+    }
+    drop(guard);
+}
