@@ -83,6 +83,7 @@ pub struct WebSocket {
     incoming: tokio::sync::Mutex<mpsc::Receiver<Result<WsMessage>>>,
     peer_close: Arc<Mutex<Option<(u16, String)>>>,
     protocol: Option<String>,
+    max_message_size: usize,
     closing: CancellationToken,
     reader_done: CancellationToken,
     reader: JoinHandle<()>,
@@ -187,6 +188,7 @@ pub(crate) async fn ws_connect(
         incoming: tokio::sync::Mutex::new(rx),
         peer_close,
         protocol,
+        max_message_size: opts.max_message_size,
         closing,
         reader_done,
         reader,
@@ -240,6 +242,16 @@ impl WebSocket {
     pub async fn send(&self, msg: WsMessage) -> Result<()> {
         if self.closing.is_cancelled() || self.reader_done.is_cancelled() {
             return Err(Error::WsClosed("the WebSocket is closed".into()));
+        }
+        let len = match &msg {
+            WsMessage::Text(t) => t.len(),
+            WsMessage::Binary(b) => b.len(),
+        };
+        if len > self.max_message_size {
+            return Err(Error::WsError(format!(
+                "a message of {len} bytes exceeds max_message_size ({} bytes)",
+                self.max_message_size
+            )));
         }
         let msg = match msg {
             WsMessage::Text(t) => Message::Text(t.into()),
