@@ -4,10 +4,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint fmt test-rust doc
+.PHONY: test lint fmt test-rust doc test-python test-node test-swift
+
+# Each binding brings its own test script; the languages whose package exists are tested.
+LANG_TESTS := $(if $(wildcard python/test.sh),test-python) \
+              $(if $(wildcard node/test.sh),test-node) \
+              $(if $(wildcard swift/test.sh),test-swift)
 
 ## Everything: formatting, lints, every test in every language, docs.
-test: lint test-rust doc
+test: lint test-rust doc $(LANG_TESTS)
 
 ## Formatting and clippy, warnings as errors.
 lint:
@@ -25,3 +30,15 @@ test-rust:
 ## API docs, warnings as errors.
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p portway --no-deps --locked
+
+## Python: builds the wheel in a venv, runs pytest (vectors, gateway, errors), checks stubs.
+test-python:
+	python/test.sh
+
+## Node: builds the addon with the napi CLI, runs node --test and tsc.
+test-node:
+	node/test.sh
+
+## Swift: generates the bindings and runs swift test (provisions Swift if needed).
+test-swift:
+	swift/test.sh
