@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint fmt test-rust doc test-python test-node test-swift
+.PHONY: test lint fmt test-rust doc demo serve test-python test-node test-swift
 
 # Each binding brings its own test script; the languages whose package exists are tested.
 LANG_TESTS := $(if $(wildcard python/test.sh),test-python) \
@@ -13,6 +13,14 @@ LANG_TESTS := $(if $(wildcard python/test.sh),test-python) \
 
 ## Everything: formatting, lints, every test in every language, docs.
 test: lint test-rust doc $(LANG_TESTS)
+
+## A sample sandbox service on a preview URL, with a curl line that works as printed.
+demo:
+	$(CARGO) run --locked --release -p portway-cli -- demo
+
+## The gateway with an SQLite store (./portway.db) and the admin API on 127.0.0.1:9090.
+serve:
+	$(CARGO) run --locked --release -p portway-cli -- serve
 
 ## Formatting and clippy, warnings as errors.
 lint:

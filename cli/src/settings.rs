@@ -1,0 +1,369 @@
+//! `portway serve` settings: flags, `PORTWAY_*` environment variables, an optional TOML file,
+//! then the defaults, in that order of precedence.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+/// The settings of `portway serve`, as flags. Each is also read from `PORTWAY_<FLAG>` and
+/// from the TOML file given with `--config` (keys are the flag names with `_`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of these settings.
+    #[arg(long, env = "PORTWAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The gateway's address [default: 127.0.0.1:8080].
+    #[arg(long, env = "PORTWAY_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The admin API's address [default: 127.0.0.1:9090].
+    #[arg(long, env = "PORTWAY_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+    /// A preview domain (repeatable; in the environment, comma-separated) [default: localhost].
+    #[arg(
+        long = "domain",
+        env = "PORTWAY_DOMAIN",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub domains: Vec<String>,
+    /// The SQLite store file, or `:memory:` [default: ./portway.db].
+    #[arg(long, env = "PORTWAY_STORE", value_name = "PATH")]
+    pub store: Option<String>,
+    /// The bearer token the admin API requires.
+    #[arg(
+        long,
+        env = "PORTWAY_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// The X-Forwarded-Proto sent upstream when TLS ends in front of the gateway.
+    #[arg(long, env = "PORTWAY_FORWARDED_PROTO", value_parser = ["http", "https"])]
+    pub forwarded_proto: Option<String>,
+    /// A port that can never be exposed (repeatable) [default: 3000].
+    #[arg(
+        long = "reserved-port",
+        env = "PORTWAY_RESERVED_PORT",
+        value_delimiter = ',',
+        value_name = "PORT"
+    )]
+    pub reserved_ports: Vec<i64>,
+    /// Lowercase uppercase sandbox ids instead of refusing them.
+    #[arg(long, env = "PORTWAY_NORMALIZE_ID")]
+    pub normalize_id: Option<bool>,
+    /// The shortest custom token accepted [default: 8].
+    #[arg(long, env = "PORTWAY_MIN_TOKEN_LENGTH")]
+    pub min_token_length: Option<i64>,
+    /// Send the preview host upstream instead of `localhost:{port}`.
+    #[arg(long, env = "PORTWAY_KEEP_HOST")]
+    pub keep_host: Option<bool>,
+    /// Client connections open at once [default: 10000].
+    #[arg(long, env = "PORTWAY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Requests and WebSocket sessions in flight per sandbox [default: 1000].
+    #[arg(long, env = "PORTWAY_MAX_CONNECTIONS_PER_SANDBOX")]
+    pub max_connections_per_sandbox: Option<usize>,
+    /// The largest request head in bytes [default: 32768].
+    #[arg(long, env = "PORTWAY_MAX_HEAD_SIZE")]
+    pub max_head_size: Option<usize>,
+    /// Time to send a request head, such as `10s` [default: 10s].
+    #[arg(long, env = "PORTWAY_HEAD_TIMEOUT", value_parser = parse_duration)]
+    pub head_timeout: Option<Duration>,
+    /// Close connections idle this long [default: 60s].
+    #[arg(long, env = "PORTWAY_IDLE_TIMEOUT", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// Close WebSocket sessions idle this long [default: 10m].
+    #[arg(long, env = "PORTWAY_WS_IDLE_TIMEOUT", value_parser = parse_duration)]
+    pub ws_idle_timeout: Option<Duration>,
+    /// Retry refused connects this long before 502 [default: 1s].
+    #[arg(long, env = "PORTWAY_CONNECT_RETRY_WINDOW", value_parser = parse_duration)]
+    pub connect_retry_window: Option<Duration>,
+    /// One connect attempt's limit before 504 [default: 5s].
+    #[arg(long, env = "PORTWAY_CONNECT_TIMEOUT", value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
+    /// Time for a sandbox's response head before 504 [default: 60s].
+    #[arg(long, env = "PORTWAY_RESPONSE_TIMEOUT", value_parser = parse_duration)]
+    pub response_timeout: Option<Duration>,
+    /// The largest WebSocket message relayed, in bytes [default: 16777216].
+    #[arg(long, env = "PORTWAY_WS_MAX_MESSAGE_SIZE")]
+    pub ws_max_message_size: Option<usize>,
+    /// Idle upstream connections kept per sandbox port [default: 256].
+    #[arg(long, env = "PORTWAY_UPSTREAM_POOL_SIZE")]
+    pub upstream_pool_size: Option<usize>,
+    /// How long shutdown waits for in-flight requests [default: 10s].
+    #[arg(long, env = "PORTWAY_SHUTDOWN_TIMEOUT", value_parser = parse_duration)]
+    pub shutdown_timeout: Option<Duration>,
+}
+
+/// The same settings in a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    admin_listen: Option<String>,
+    #[serde(alias = "domain")]
+    domains: Option<Vec<String>>,
+    store: Option<String>,
+    admin_token: Option<String>,
+    forwarded_proto: Option<String>,
+    reserved_ports: Option<Vec<i64>>,
+    normalize_id: Option<bool>,
+    min_token_length: Option<i64>,
+    keep_host: Option<bool>,
+    max_connections: Option<usize>,
+    max_connections_per_sandbox: Option<usize>,
+    max_head_size: Option<usize>,
+    head_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    ws_idle_timeout: Option<String>,
+    connect_retry_window: Option<String>,
+    connect_timeout: Option<String>,
+    response_timeout: Option<String>,
+    ws_max_message_size: Option<usize>,
+    upstream_pool_size: Option<usize>,
+    shutdown_timeout: Option<String>,
+}
+
+/// Everything `portway serve` runs with, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub admin_listen: String,
+    pub domains: Vec<String>,
+    pub store: String,
+    pub admin_token: Option<String>,
+    pub reserved_ports: Vec<i64>,
+    pub normalize_id: bool,
+    pub min_token_length: i64,
+    pub gateway: portway::GatewayConfig,
+}
+
+/// Parses `250ms`, `10s`, `5m`, `1h`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (use 250ms, 10s, 5m, 1h)"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?} in {s:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))
+}
+
+impl ServeArgs {
+    /// Merges flags and environment (already in `self`) over the TOML file and the defaults.
+    pub fn resolve(self) -> Result<Settings, String> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let dur = |flag: Option<Duration>,
+                   file: Option<String>,
+                   default: Duration|
+         -> Result<Duration, String> {
+            match (flag, file) {
+                (Some(d), _) => Ok(d),
+                (None, Some(s)) => parse_duration(&s),
+                (None, None) => Ok(default),
+            }
+        };
+        let d = portway::GatewayConfig::default();
+        let gateway = portway::GatewayConfig {
+            rewrite_host: !self.keep_host.or(file.keep_host).unwrap_or(false),
+            forwarded_proto: self.forwarded_proto.or(file.forwarded_proto),
+            max_head_size: self
+                .max_head_size
+                .or(file.max_head_size)
+                .unwrap_or(d.max_head_size),
+            head_timeout: dur(self.head_timeout, file.head_timeout, d.head_timeout)?,
+            idle_timeout: dur(self.idle_timeout, file.idle_timeout, d.idle_timeout)?,
+            ws_idle_timeout: dur(
+                self.ws_idle_timeout,
+                file.ws_idle_timeout,
+                d.ws_idle_timeout,
+            )?,
+            max_connections: self
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(d.max_connections),
+            max_connections_per_sandbox: self
+                .max_connections_per_sandbox
+                .or(file.max_connections_per_sandbox)
+                .unwrap_or(d.max_connections_per_sandbox),
+            upstream_pool_size: self
+                .upstream_pool_size
+                .or(file.upstream_pool_size)
+                .unwrap_or(d.upstream_pool_size),
+            connect_retry_window: dur(
+                self.connect_retry_window,
+                file.connect_retry_window,
+                d.connect_retry_window,
+            )?,
+            connect_timeout: dur(
+                self.connect_timeout,
+                file.connect_timeout,
+                d.connect_timeout,
+            )?,
+            response_timeout: dur(
+                self.response_timeout,
+                file.response_timeout,
+                d.response_timeout,
+            )?,
+            ws_max_message_size: self
+                .ws_max_message_size
+                .or(file.ws_max_message_size)
+                .unwrap_or(d.ws_max_message_size),
+            shutdown_timeout: dur(
+                self.shutdown_timeout,
+                file.shutdown_timeout,
+                d.shutdown_timeout,
+            )?,
+            ..d
+        };
+        let pick_list = |flag: Vec<String>, file: Option<Vec<String>>, default: &[&str]| {
+            if !flag.is_empty() {
+                flag
+            } else {
+                file.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
+            }
+        };
+        Ok(Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            admin_listen: self
+                .admin_listen
+                .or(file.admin_listen)
+                .unwrap_or_else(|| "127.0.0.1:9090".into()),
+            domains: pick_list(self.domains, file.domains, &["localhost"]),
+            store: self
+                .store
+                .or(file.store)
+                .unwrap_or_else(|| "./portway.db".into()),
+            admin_token: self
+                .admin_token
+                .or(file.admin_token)
+                .filter(|t| !t.is_empty()),
+            reserved_ports: if self.reserved_ports.is_empty() {
+                file.reserved_ports.unwrap_or_else(|| {
+                    portway::DEFAULT_RESERVED_PORTS
+                        .iter()
+                        .map(|&p| p.into())
+                        .collect()
+                })
+            } else {
+                self.reserved_ports
+            },
+            normalize_id: self.normalize_id.or(file.normalize_id).unwrap_or(false),
+            min_token_length: self
+                .min_token_length
+                .or(file.min_token_length)
+                .unwrap_or(portway::DEFAULT_MIN_TOKEN_LENGTH as i64),
+            gateway,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))
+}
+
+impl Settings {
+    /// Refuses an admin API reachable from other hosts without a token.
+    pub fn check(&self) -> Result<(), String> {
+        let admin: Option<SocketAddr> = self.admin_listen.parse().ok();
+        let loopback = admin.is_some_and(|a| a.ip().is_loopback());
+        if !loopback && self.admin_token.is_none() {
+            return Err(format!(
+                "the admin API would listen on {} without a token: anyone who reaches it could \
+                 expose ports. Set --admin-token (or PORTWAY_ADMIN_TOKEN), or listen on loopback.",
+                self.admin_listen
+            ));
+        }
+        Ok(())
+    }
+
+    /// The library configured with these settings.
+    pub fn portway(&self) -> portway::Result<portway::Portway> {
+        portway::Portway::builder()
+            .domains(self.domains.clone())
+            .reserved_ports(self.reserved_ports.clone())
+            .normalize_id(self.normalize_id)
+            .min_token_length(self.min_token_length)
+            .store_path(&self.store)
+            .gateway_config(self.gateway.clone())
+            .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn precedence_flag_over_file_over_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portway.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:7000\"\nadmin_listen = \"127.0.0.1:7001\"\ndomains = [\"preview.example.com\"]\nidle_timeout = \"2m\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:7100".into()),
+            ..Default::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.listen, "127.0.0.1:7100");
+        assert_eq!(s.admin_listen, "127.0.0.1:7001");
+        assert_eq!(s.domains, ["preview.example.com"]);
+        assert_eq!(s.gateway.idle_timeout, Duration::from_secs(120));
+        assert_eq!(s.store, "./portway.db");
+        std::fs::write(&path, "listn = \"typo\"\n").unwrap();
+        let err = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn a_public_admin_api_needs_a_token() {
+        let mut s = ServeArgs {
+            admin_listen: Some("0.0.0.0:9090".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert!(s.check().is_err());
+        s.admin_token = Some("secret".into());
+        assert!(s.check().is_ok());
+    }
+}

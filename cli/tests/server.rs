@@ -1,0 +1,613 @@
+//! The `portway` binary as a process: admin API, gateway, restarts, configuration.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A running `portway serve`; killed when dropped.
+struct Server {
+    child: Child,
+    gateway: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portway"));
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut addr = |prefix: &str| -> SocketAddr {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("portway exited before printing {prefix}"))
+                .unwrap();
+            line.strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+                .parse()
+                .unwrap()
+        };
+        let gateway = addr("gateway listening on ");
+        let admin = addr("admin API listening on ");
+        Server {
+            child,
+            gateway,
+            admin,
+        }
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "portway exited with {status}");
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+}
+
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Reply {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    let res = sender
+        .send_request(req.body(Full::new(body)).unwrap())
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    Reply {
+        status,
+        headers,
+        body: res.into_body().collect().await.unwrap().to_bytes(),
+    }
+}
+
+async fn admin(s: &Server, method: &str, path: &str, body: Option<Value>) -> Reply {
+    call(s.admin, method, "127.0.0.1", path, &[], body).await
+}
+
+/// A tiny upstream service: answers every request with its path.
+async fn upstream() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                            Bytes::from(format!("upstream saw {}", req.uri())),
+                        )))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (port, task)
+}
+
+fn host_of(url: &str) -> String {
+    url.split_once("://")
+        .unwrap()
+        .1
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn store_arg(dir: &Path) -> String {
+    dir.join("portway.db").to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn expose_fetch_unexpose_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_arg(dir.path());
+    let (port, _up) = upstream().await;
+    let s = Server::start(&["--store", &store], &[]);
+
+    let r = admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/my-box",
+        Some(json!({"upstream_host": "127.0.0.1"})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"id": "my-box", "upstream_host": "127.0.0.1", "status": "running", "exposed_ports": 0})
+    );
+    let r = admin(
+        &s,
+        "POST",
+        "/v1/sandboxes/my-box/ports",
+        Some(json!({"port": port, "hostname": "localhost", "name": "web"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let url = r.json()["url"].as_str().unwrap().to_owned();
+    assert_eq!(r.json()["name"], "web");
+    let host = host_of(&url);
+
+    let got = call(s.gateway, "GET", &host, "/hello?x=1", &[], None).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, Bytes::from("upstream saw /hello?x=1"));
+
+    let list = admin(
+        &s,
+        "GET",
+        "/v1/sandboxes/my-box/ports?hostname=localhost",
+        None,
+    )
+    .await;
+    assert_eq!(
+        list.json(),
+        json!({"ports": [{"port": port, "url": url, "name": "web", "status": "active"}]})
+    );
+
+    // Restart: the same URL still works.
+    s.stop();
+    let s = Server::start(&["--store", &store], &[]);
+    assert_eq!(
+        call(s.gateway, "GET", &host, "/again", &[], None)
+            .await
+            .body,
+        Bytes::from("upstream saw /again")
+    );
+
+    let r = admin(
+        &s,
+        "DELETE",
+        &format!("/v1/sandboxes/my-box/ports/{port}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        admin(
+            &s,
+            "DELETE",
+            &format!("/v1/sandboxes/my-box/ports/{port}"),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    let got = call(s.gateway, "GET", &host, "/", &[], None).await;
+    assert_eq!(got.status, 404);
+    assert_eq!(got.json()["code"], "INVALID_TOKEN");
+    s.stop();
+}
+
+#[tokio::test]
+async fn stopped_sandboxes_are_stale_and_deleted_ones_forgotten() {
+    let (port, _up) = upstream().await;
+    let s = Server::start(&["--store", ":memory:"], &[]);
+    admin(&s, "PUT", "/v1/sandboxes/box", None).await;
+    let url = admin(
+        &s,
+        "POST",
+        "/v1/sandboxes/box/ports",
+        Some(json!({"port": port, "hostname": "localhost"})),
+    )
+    .await
+    .json()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let host = host_of(&url);
+    let r = admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/box",
+        Some(json!({"status": "stopped"})),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "stopped");
+    assert_eq!(
+        call(s.gateway, "GET", &host, "/", &[], None).await.status,
+        410
+    );
+    admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/box",
+        Some(json!({"status": "running"})),
+    )
+    .await;
+    assert_eq!(
+        call(s.gateway, "GET", &host, "/", &[], None).await.status,
+        200
+    );
+    assert_eq!(
+        admin(&s, "DELETE", "/v1/sandboxes/box", None).await.status,
+        204
+    );
+    assert_eq!(
+        call(s.gateway, "GET", &host, "/", &[], None).await.status,
+        404
+    );
+    assert_eq!(
+        admin(&s, "DELETE", "/v1/sandboxes/box", None).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn admin_errors_carry_codes() {
+    let s = Server::start(&["--store", ":memory:"], &[]);
+    let check = |r: Reply, status: u16, code: &str| {
+        assert_eq!(r.status, status, "{:?}", r.body);
+        assert_eq!(r.json()["code"], code, "{:?}", r.body);
+        assert!(r.json()["error"].as_str().is_some_and(|m| !m.is_empty()));
+    };
+    check(
+        admin(
+            &s,
+            "POST",
+            "/v1/sandboxes/nobody/ports",
+            Some(json!({"port": 8080, "hostname": "localhost"})),
+        )
+        .await,
+        404,
+        "SANDBOX_NOT_FOUND",
+    );
+    check(
+        admin(
+            &s,
+            "GET",
+            "/v1/sandboxes/nobody/ports?hostname=localhost",
+            None,
+        )
+        .await,
+        404,
+        "SANDBOX_NOT_FOUND",
+    );
+    check(
+        admin(&s, "PUT", "/v1/sandboxes/Bad_Id", None).await,
+        400,
+        "INVALID_SANDBOX_ID",
+    );
+    check(
+        admin(
+            &s,
+            "PUT",
+            "/v1/sandboxes/box",
+            Some(json!({"status": "paused"})),
+        )
+        .await,
+        400,
+        "INVALID_ARGUMENT",
+    );
+    check(
+        admin(
+            &s,
+            "PUT",
+            "/v1/sandboxes/box",
+            Some(json!({"upstream_host": "10.0.0.1:80"})),
+        )
+        .await,
+        400,
+        "INVALID_UPSTREAM_HOST",
+    );
+    check(
+        admin(
+            &s,
+            "PUT",
+            "/v1/sandboxes/box",
+            Some(json!({"upstrem_host": "x"})),
+        )
+        .await,
+        400,
+        "INVALID_ARGUMENT",
+    );
+    admin(&s, "PUT", "/v1/sandboxes/box", None).await;
+    let post = |body: Value| admin(&s, "POST", "/v1/sandboxes/box/ports", Some(body));
+    check(
+        post(json!({"port": 3000, "hostname": "localhost"})).await,
+        400,
+        "INVALID_PORT",
+    );
+    check(
+        post(json!({"port": "8080", "hostname": "localhost"})).await,
+        400,
+        "INVALID_PORT",
+    );
+    check(
+        post(json!({"port": 8080.5, "hostname": "localhost"})).await,
+        400,
+        "INVALID_PORT",
+    );
+    check(post(json!({"port": 8080})).await, 400, "INVALID_HOSTNAME");
+    check(
+        post(json!({"port": 8080, "hostname": "https://localhost"})).await,
+        400,
+        "INVALID_HOSTNAME",
+    );
+    check(
+        post(json!({"port": 8080, "hostname": "example.com"})).await,
+        400,
+        "DOMAIN_NOT_CONFIGURED",
+    );
+    check(
+        post(json!({"port": 8080, "hostname": "x.workers.dev"})).await,
+        400,
+        "CUSTOM_DOMAIN_REQUIRED",
+    );
+    check(
+        post(json!({"port": 8080, "hostname": "localhost", "token": "short"})).await,
+        400,
+        "INVALID_TOKEN_FORMAT",
+    );
+    check(
+        post(json!({"port": 8080, "hostname": "localhost", "name": ""})).await,
+        400,
+        "INVALID_PORT_NAME",
+    );
+    assert_eq!(
+        post(json!({"port": 8080, "hostname": "localhost", "token": "token_one"}))
+            .await
+            .status,
+        200
+    );
+    check(
+        post(json!({"port": 8081, "hostname": "localhost", "token": "token_one"})).await,
+        400,
+        "TOKEN_IN_USE",
+    );
+    check(
+        admin(&s, "DELETE", "/v1/sandboxes/box/ports/80", None).await,
+        400,
+        "INVALID_PORT",
+    );
+    let bad_json = call(
+        s.admin,
+        "POST",
+        "127.0.0.1",
+        "/v1/sandboxes/box/ports",
+        &[],
+        None,
+    )
+    .await;
+    check(bad_json, 400, "INVALID_ARGUMENT");
+    check(
+        admin(&s, "GET", "/v1/nothing", None).await,
+        404,
+        "NOT_FOUND",
+    );
+    check(
+        admin(&s, "PATCH", "/v1/sandboxes/box", None).await,
+        405,
+        "METHOD_NOT_ALLOWED",
+    );
+}
+
+#[tokio::test]
+async fn the_admin_token_guards_everything_but_healthz() {
+    let s = Server::start(
+        &["--store", ":memory:"],
+        &[("PORTWAY_ADMIN_TOKEN", "s3cret-admin")],
+    );
+    let r = admin(&s, "PUT", "/v1/sandboxes/box", None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["code"], "UNAUTHORIZED");
+    assert_eq!(r.headers["www-authenticate"], "Bearer");
+    let wrong = call(
+        s.admin,
+        "GET",
+        "127.0.0.1",
+        "/metrics",
+        &[("authorization", "Bearer nope")],
+        None,
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    let ok = call(
+        s.admin,
+        "PUT",
+        "127.0.0.1",
+        "/v1/sandboxes/box",
+        &[("authorization", "Bearer s3cret-admin")],
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    let health = admin(&s, "GET", "/healthz", None).await;
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
+    let metrics = call(
+        s.admin,
+        "GET",
+        "127.0.0.1",
+        "/metrics",
+        &[("authorization", "Bearer s3cret-admin")],
+        None,
+    )
+    .await;
+    assert_eq!(metrics.status, 200);
+    assert!(String::from_utf8_lossy(&metrics.body).contains("portway_open_connections"));
+}
+
+#[tokio::test]
+async fn a_public_admin_listener_without_a_token_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_portway"))
+        .args([
+            "serve",
+            "--store",
+            ":memory:",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--admin-token"));
+}
+
+#[tokio::test]
+async fn configuration_from_a_toml_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portway.toml");
+    std::fs::write(
+        &config,
+        "domains = [\"preview.test\"]\nstore = \":memory:\"\nreserved_ports = [3000, 9000]\n",
+    )
+    .unwrap();
+    let s = Server::start(
+        &["--config", config.to_str().unwrap()],
+        &[("PORTWAY_MIN_TOKEN_LENGTH", "12")],
+    );
+    admin(&s, "PUT", "/v1/sandboxes/box", None).await;
+    let r = admin(
+        &s,
+        "POST",
+        "/v1/sandboxes/box/ports",
+        Some(json!({"port": 9000, "hostname": "preview.test"})),
+    )
+    .await;
+    assert_eq!(r.json()["code"], "INVALID_PORT");
+    let r = admin(
+        &s,
+        "POST",
+        "/v1/sandboxes/box/ports",
+        Some(json!({"port": 9001, "hostname": "preview.test", "token": "elevenchars"})),
+    )
+    .await;
+    assert_eq!(r.json()["code"], "INVALID_TOKEN_FORMAT");
+    let r = admin(
+        &s,
+        "POST",
+        "/v1/sandboxes/box/ports",
+        Some(json!({"port": 9001, "hostname": "preview.test"})),
+    )
+    .await;
+    assert!(
+        r.json()["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://9001-box-")
+    );
+    assert!(
+        r.json()["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(".preview.test/")
+    );
+    // A flag beats the file.
+    let s2 = Server::start(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--domain",
+            "other.test",
+        ],
+        &[],
+    );
+    admin(&s2, "PUT", "/v1/sandboxes/box", None).await;
+    let r = admin(
+        &s2,
+        "POST",
+        "/v1/sandboxes/box/ports",
+        Some(json!({"port": 9001, "hostname": "preview.test"})),
+    )
+    .await;
+    assert_eq!(r.json()["code"], "DOMAIN_NOT_CONFIGURED");
+}
+
+#[tokio::test]
+async fn demo_prints_a_url_that_works() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portway"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut curl_by_host = None;
+    for line in lines {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("curl -H 'Host: ") {
+            let (host, addr) = rest.split_once("' http://").unwrap();
+            curl_by_host = Some((
+                host.to_owned(),
+                addr.trim_end_matches('/').parse::<SocketAddr>().unwrap(),
+            ));
+            break;
+        }
+    }
+    let (host, addr) = curl_by_host.expect("no curl line printed");
+    let got = tokio::time::timeout(
+        Duration::from_secs(10),
+        call(addr, "GET", &host, "/", &[], None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.status, 200);
+    assert!(String::from_utf8_lossy(&got.body).contains("Hello from the sandbox service"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
