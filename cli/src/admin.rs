@@ -44,8 +44,29 @@ fn json_response(status: StatusCode, body: Value) -> Res {
     res
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Res {
-    json_response(status, json!({"error": message.into(), "code": code}))
+/// An admin API error: a status and the `{"error", "code"}` body.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+impl ApiError {
+    fn response(self) -> Res {
+        json_response(
+            self.status,
+            json!({"error": self.message, "code": self.code}),
+        )
+    }
 }
 
 fn empty(status: StatusCode) -> Res {
@@ -56,7 +77,7 @@ fn empty(status: StatusCode) -> Res {
 
 /// The status for a library error: 404 for an unknown sandbox, 500 for the store, 400 for
 /// everything the caller can fix.
-fn from_error(e: &portway::Error) -> Res {
+fn from_error(e: portway::Error) -> ApiError {
     let status = match e.code() {
         portway::ErrorCode::SandboxNotFound => StatusCode::NOT_FOUND,
         portway::ErrorCode::StoreError | portway::ErrorCode::GatewayError => {
@@ -100,7 +121,8 @@ impl Admin {
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHORIZED",
                 "A valid bearer token is required",
-            );
+            )
+            .response();
             res.headers_mut()
                 .insert("www-authenticate", HeaderValue::from_static("Bearer"));
             return Ok(res);
@@ -114,49 +136,43 @@ impl Admin {
             return Ok(res);
         }
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let res = match (req.method().clone(), segments.as_slice()) {
-            (Method::GET, ["v1", "sandboxes"]) => {
+        let method = req.method().clone();
+        let res = match (&method, segments.as_slice()) {
+            (&Method::GET, ["v1", "sandboxes"]) => {
                 let all: Vec<Value> = self.portway.sandboxes().iter().map(sandbox_json).collect();
-                json_response(StatusCode::OK, json!({"sandboxes": all}))
+                Ok(json_response(StatusCode::OK, json!({"sandboxes": all})))
             }
-            (Method::PUT, ["v1", "sandboxes", id]) => {
-                let id = id.to_string();
-                self.put_sandbox(&id, req).await
-            }
-            (Method::GET, ["v1", "sandboxes", id]) => match self.known(id) {
-                Ok(info) => json_response(StatusCode::OK, sandbox_json(&info)),
-                Err(res) => res,
-            },
-            (Method::DELETE, ["v1", "sandboxes", id]) => {
+            (&Method::PUT, ["v1", "sandboxes", id]) => self.put_sandbox(id, req).await,
+            (&Method::GET, ["v1", "sandboxes", id]) => self
+                .known(id)
+                .map(|info| json_response(StatusCode::OK, sandbox_json(&info))),
+            (&Method::DELETE, ["v1", "sandboxes", id]) => {
                 match self.portway.destroy_sandbox(id).await {
-                    Ok(true) => empty(StatusCode::NO_CONTENT),
-                    Ok(false) => not_found(id),
-                    Err(e) => from_error(&e),
+                    Ok(true) => Ok(empty(StatusCode::NO_CONTENT)),
+                    Ok(false) => Err(not_found(id)),
+                    Err(e) => Err(from_error(e)),
                 }
             }
-            (Method::POST, ["v1", "sandboxes", id, "ports"]) => {
-                let id = id.to_string();
-                self.expose(&id, req).await
-            }
-            (Method::GET, ["v1", "sandboxes", id, "ports"]) => {
+            (&Method::POST, ["v1", "sandboxes", id, "ports"]) => self.expose(id, req).await,
+            (&Method::GET, ["v1", "sandboxes", id, "ports"]) => {
                 let hostname = req.uri().query().and_then(|q| query_param(q, "hostname"));
                 self.list(id, hostname.as_deref()).await
             }
-            (Method::DELETE, ["v1", "sandboxes", id, "ports", port]) => {
+            (&Method::DELETE, ["v1", "sandboxes", id, "ports", port]) => {
                 self.unexpose(id, port).await
             }
-            (_, ["v1", "sandboxes", ..]) | (_, ["healthz" | "metrics"]) => error(
+            (_, ["v1", "sandboxes", ..]) | (_, ["healthz" | "metrics"]) => Err(error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "METHOD_NOT_ALLOWED",
-                format!("{} is not allowed on {path}", req.method()),
-            ),
-            _ => error(
+                format!("{method} is not allowed on {path}"),
+            )),
+            _ => Err(error(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
                 format!("No admin route {path}"),
-            ),
+            )),
         };
-        Ok(res)
+        Ok(res.unwrap_or_else(ApiError::response))
     }
 
     fn authorized<B>(&self, req: &Request<B>) -> bool {
@@ -173,50 +189,46 @@ impl Admin {
     }
 
     /// The sandbox, or the 400 / 404 to answer.
-    fn known(&self, id: &str) -> Result<SandboxInfo, Res> {
+    fn known(&self, id: &str) -> Result<SandboxInfo, ApiError> {
         let id = self
             .portway
             .rules()
             .validate_sandbox_id(id)
-            .map_err(|e| from_error(&e))?;
+            .map_err(from_error)?;
         self.portway.get_sandbox(&id).ok_or_else(|| not_found(&id))
     }
 
-    async fn put_sandbox(&self, id: &str, req: Request<Incoming>) -> Res {
-        let body: PutSandbox = match read_json(req, true).await {
-            Ok(b) => b,
-            Err(res) => return res,
-        };
-        let status = match body.status.as_deref().map(|s| (s, SandboxStatus::parse(s))) {
+    async fn put_sandbox(&self, id: &str, req: Request<Incoming>) -> Result<Res, ApiError> {
+        let body: PutSandbox = read_json(req, true).await?;
+        let status = match body.status.as_deref() {
             None => None,
-            Some((_, Some(s))) => Some(s),
-            Some((s, None)) => {
-                return error(
+            Some(s) => Some(SandboxStatus::parse(s).ok_or_else(|| {
+                error(
                     StatusCode::BAD_REQUEST,
                     "INVALID_ARGUMENT",
                     format!("status must be \"running\" or \"stopped\" (got {s:?})"),
-                );
-            }
+                )
+            })?),
         };
-        match self
+        let info = self
             .portway
             .put_sandbox(id, body.upstream_host.as_deref(), status)
             .await
-        {
-            Ok(info) => json_response(StatusCode::OK, sandbox_json(&info)),
-            Err(e) => from_error(&e),
-        }
+            .map_err(from_error)?;
+        Ok(json_response(StatusCode::OK, sandbox_json(&info)))
     }
 
-    async fn expose(&self, id: &str, req: Request<Incoming>) -> Res {
-        let info = match self.known(id) {
-            Ok(info) => info,
-            Err(res) => return res,
-        };
-        let body: PostPort = match read_json(req, false).await {
-            Ok(b) => b,
-            Err(res) => return res,
-        };
+    /// A handle on a sandbox that exists, with its stored upstream host.
+    fn handle_of(&self, id: &str) -> Result<portway::Sandbox, ApiError> {
+        let info = self.known(id)?;
+        self.portway
+            .sandbox(&info.id, &info.upstream_host)
+            .map_err(from_error)
+    }
+
+    async fn expose(&self, id: &str, req: Request<Incoming>) -> Result<Res, ApiError> {
+        let sandbox = self.handle_of(id)?;
+        let body: PostPort = read_json(req, false).await?;
         let rules = self.portway.rules();
         let port = match &body.port {
             Value::Number(n) => match (n.as_i64(), n.as_f64()) {
@@ -225,86 +237,61 @@ impl Admin {
                 _ => Err(rules.invalid_port(&n.to_string())),
             },
             other => Err(rules.invalid_port(&other.to_string())),
-        };
-        let port = match port {
-            Ok(p) => p,
-            Err(e) => return from_error(&e),
-        };
-        let Some(hostname) = body.hostname else {
-            return error(
+        }
+        .map_err(from_error)?;
+        let hostname = body.hostname.ok_or_else(|| {
+            error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_HOSTNAME",
                 "A hostname is required (for example 'example.com' or 'localhost:8787').",
-            );
-        };
-        let sandbox = match self.portway.sandbox(&info.id, &info.upstream_host) {
-            Ok(s) => s,
-            Err(e) => return from_error(&e),
-        };
+            )
+        })?;
         let opts = ExposeOptions {
             hostname,
             name: body.name,
             token: body.token,
         };
-        match sandbox.expose_port(port, opts).await {
-            Ok(e) => json_response(
-                StatusCode::OK,
-                json!({"port": e.port, "url": e.url, "name": e.name}),
-            ),
-            Err(e) => from_error(&e),
-        }
+        let e = sandbox.expose_port(port, opts).await.map_err(from_error)?;
+        Ok(json_response(
+            StatusCode::OK,
+            json!({"port": e.port, "url": e.url, "name": e.name}),
+        ))
     }
 
-    async fn list(&self, id: &str, hostname: Option<&str>) -> Res {
-        let info = match self.known(id) {
-            Ok(info) => info,
-            Err(res) => return res,
-        };
-        let Some(hostname) = hostname else {
-            return error(
+    async fn list(&self, id: &str, hostname: Option<&str>) -> Result<Res, ApiError> {
+        let sandbox = self.handle_of(id)?;
+        let hostname = hostname.ok_or_else(|| {
+            error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_HOSTNAME",
                 "The hostname query parameter is required (?hostname=example.com).",
-            );
-        };
-        let sandbox = match self.portway.sandbox(&info.id, &info.upstream_host) {
-            Ok(s) => s,
-            Err(e) => return from_error(&e),
-        };
-        match sandbox.get_exposed_ports(hostname).await {
-            Ok(ports) => {
-                let ports: Vec<Value> = ports
-                    .iter()
-                    .map(|p| json!({"port": p.port, "url": p.url, "name": p.name, "status": p.status.as_str()}))
-                    .collect();
-                json_response(StatusCode::OK, json!({"ports": ports}))
-            }
-            Err(e) => from_error(&e),
-        }
+            )
+        })?;
+        let ports = sandbox
+            .get_exposed_ports(hostname)
+            .await
+            .map_err(from_error)?;
+        let ports: Vec<Value> = ports
+            .iter()
+            .map(|p| json!({"port": p.port, "url": p.url, "name": p.name, "status": p.status.as_str()}))
+            .collect();
+        Ok(json_response(StatusCode::OK, json!({"ports": ports})))
     }
 
-    async fn unexpose(&self, id: &str, port: &str) -> Res {
-        let info = match self.known(id) {
-            Ok(info) => info,
-            Err(res) => return res,
-        };
+    async fn unexpose(&self, id: &str, port: &str) -> Result<Res, ApiError> {
+        let sandbox = self.handle_of(id)?;
         let rules = self.portway.rules();
         let port = match port.parse::<i64>() {
             Ok(p) => rules.validate_port(p),
             Err(_) => Err(rules.invalid_port(port)),
-        };
-        let result = match (port, self.portway.sandbox(&info.id, &info.upstream_host)) {
-            (Ok(port), Ok(sandbox)) => sandbox.unexpose_port(port).await,
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
-        match result {
-            Ok(()) => empty(StatusCode::NO_CONTENT),
-            Err(e) => from_error(&e),
         }
+        .map_err(from_error)?;
+        sandbox.unexpose_port(port).await.map_err(from_error)?;
+        Ok(empty(StatusCode::NO_CONTENT))
     }
 }
 
-fn not_found(id: &str) -> Res {
+fn not_found(id: &str) -> ApiError {
     let e = portway::Error::SandboxNotFound(id.to_owned());
     error(StatusCode::NOT_FOUND, e.code().as_str(), e.to_string())
 }
@@ -313,7 +300,7 @@ fn not_found(id: &str) -> Res {
 async fn read_json<T: for<'de> Deserialize<'de> + Default>(
     req: Request<Incoming>,
     empty_ok: bool,
-) -> Result<T, Res> {
+) -> Result<T, ApiError> {
     let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {

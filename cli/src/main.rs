@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs the gateway with an SQLite store and the admin API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Starts a sample sandbox service, exposes it and prints its preview URL.
     Demo {
         /// The gateway's address; a free port is used if this one is taken.
@@ -58,7 +58,7 @@ fn main() {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Demo { listen } => run_demo(&listen).await,
         }
     });
