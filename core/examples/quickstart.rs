@@ -13,7 +13,9 @@ async fn main() -> portway::Result<()> {
 
     let sandbox = portway.sandbox("my-sandbox", "127.0.0.1")?;
     sandbox.wait_for_port(8000, WaitOptions::default()).await?;
-    let exposed = sandbox.expose_port(8000, ExposeOptions::new("localhost:8080")).await?;
+    let exposed = sandbox
+        .expose_port(8000, ExposeOptions::new("localhost:8080"))
+        .await?;
     println!("{}", exposed.url); // http://8000-my-sandbox-<token>.localhost:8080/
 
     tokio::signal::ctrl_c().await.ok();

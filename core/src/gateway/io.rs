@@ -230,3 +230,51 @@ impl<B: Body<Data = Bytes>> Body for Guarded<B> {
         self.inner.size_hint()
     }
 }
+
+pin_project! {
+    /// A request body that records whether the client's stream failed (a malformed chunk, a
+    /// connection cut mid-body), so the gateway can answer 400 rather than blame the sandbox.
+    pub(crate) struct Watched<B> {
+        #[pin]
+        inner: B,
+        failed: Arc<std::sync::atomic::AtomicBool>,
+    }
+}
+
+impl<B> Watched<B> {
+    pub fn new(inner: B) -> (Watched<B>, Arc<std::sync::atomic::AtomicBool>) {
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (
+            Watched {
+                inner,
+                failed: failed.clone(),
+            },
+            failed,
+        )
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for Watched<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let res = this.inner.poll_frame(cx);
+        if matches!(res, Poll::Ready(Some(Err(_)))) {
+            this.failed.store(true, Relaxed);
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -37,7 +37,7 @@ pub use self::metrics::{Metrics, MetricsSnapshot};
 pub use self::server::GatewayHandle;
 
 use self::headers::Forwarding;
-use self::io::{ConnectionGuard, Guarded, SandboxLimits};
+use self::io::{ConnectionGuard, Guarded, SandboxLimits, Watched};
 use crate::connect::{ConnectError, Connector};
 use crate::portway::Portway;
 use crate::registry::{Resolution, Upstream};
@@ -221,6 +221,7 @@ impl Gateway {
         parts.headers = headers;
         parts.uri = uri;
         parts.version = Version::HTTP_11;
+        let (body, client_body_failed) = Watched::new(body);
         let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
 
         let start = Instant::now();
@@ -230,6 +231,10 @@ impl Gateway {
         );
         let res = match sent.await {
             Ok(Ok(res)) => res,
+            // A malformed request body (a bad chunk size) is the client's fault, not the sandbox's.
+            Ok(Err(_)) if client_body_failed.load(std::sync::atomic::Ordering::Relaxed) => {
+                return GatewayRefusal::BadRequest.response(&client_headers);
+            }
             Ok(Err(e)) => return classify(&e).response(&client_headers),
             Err(_) => return GatewayRefusal::UpstreamTimeout.response(&client_headers),
         };
