@@ -17,11 +17,14 @@ use tokio::time::Instant;
 
 use super::metrics::Metrics;
 
-/// When a connection last moved a byte, as milliseconds since a base instant.
+/// When a connection last moved a byte, as milliseconds since a base instant. While a
+/// request waits for the sandbox's response head the connection is not idle: the response
+/// timeout governs that wait.
 #[derive(Debug)]
 pub(crate) struct Activity {
     base: Instant,
     last_ms: AtomicU64,
+    awaiting_head: AtomicU64,
 }
 
 impl Activity {
@@ -29,6 +32,7 @@ impl Activity {
         Arc::new(Activity {
             base: Instant::now(),
             last_ms: AtomicU64::new(0),
+            awaiting_head: AtomicU64::new(0),
         })
     }
 
@@ -40,6 +44,27 @@ impl Activity {
     /// The instant at which the connection becomes idle for `timeout`.
     pub fn idle_deadline(&self, timeout: Duration) -> Instant {
         self.base + Duration::from_millis(self.last_ms.load(Relaxed)) + timeout
+    }
+
+    /// Marks a request as waiting for its response head until the guard is dropped.
+    pub fn awaiting_head(self: &Arc<Self>) -> AwaitingHead {
+        self.awaiting_head.fetch_add(1, Relaxed);
+        AwaitingHead(self.clone())
+    }
+
+    /// Whether the connection has been idle for `timeout`, with no request waiting.
+    pub fn is_idle(&self, timeout: Duration) -> bool {
+        self.awaiting_head.load(Relaxed) == 0 && self.idle_deadline(timeout) <= Instant::now()
+    }
+}
+
+/// See [`Activity::awaiting_head`].
+pub(crate) struct AwaitingHead(Arc<Activity>);
+
+impl Drop for AwaitingHead {
+    fn drop(&mut self) {
+        self.0.awaiting_head.fetch_sub(1, Relaxed);
+        self.0.touch();
     }
 }
 

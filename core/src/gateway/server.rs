@@ -11,7 +11,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use tokio::time::{sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::errors::GatewayRefusal;
@@ -172,16 +172,23 @@ async fn serve_connection(
     let activity = Activity::new();
     let io = TokioIo::new(Tracked::new(stream, activity.clone()));
     let service_gateway = gateway.clone();
+    let service_activity = activity.clone();
     let service = service_fn(move |mut req| {
         let gateway = service_gateway.clone();
+        let waiting = service_activity.awaiting_head();
         req.extensions_mut().insert(ClientAddr(peer));
-        async move { Ok::<_, Infallible>(gateway.handle(req).await) }
+        async move {
+            let res = gateway.handle(req).await;
+            drop(waiting);
+            Ok::<_, Infallible>(res)
+        }
     });
     let inner = &gateway.inner;
     let conn = http.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let idle = inner.config.idle_timeout;
     let mut draining = false;
+    let mut check_idle_at = activity.idle_deadline(idle);
     loop {
         tokio::select! {
             res = conn.as_mut() => {
@@ -195,11 +202,14 @@ async fn serve_connection(
                 conn.as_mut().graceful_shutdown();
             }
             _ = inner.kill.cancelled() => break,
-            _ = sleep_until(activity.idle_deadline(idle)) => {
-                if activity.idle_deadline(idle) <= tokio::time::Instant::now() {
+            _ = sleep_until(check_idle_at) => {
+                if activity.is_idle(idle) {
                     tracing::debug!(%peer, "idle timeout");
                     break;
                 }
+                // Traffic moved the deadline, or a request is waiting for its response head.
+                let (deadline, now) = (activity.idle_deadline(idle), Instant::now());
+                check_idle_at = if deadline > now { deadline } else { now + idle };
             }
         }
     }
