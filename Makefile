@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint fmt test-rust doc demo serve test-python test-node test-swift
+.PHONY: test lint fmt test-rust doc demo serve bench soak fuzz test-python test-node test-swift
 
 # Each binding brings its own test script; the languages whose package exists are tested.
 LANG_TESTS := $(if $(wildcard python/test.sh),test-python) \
@@ -50,3 +50,16 @@ test-node:
 ## Swift: generates the bindings and runs swift test (provisions Swift if needed).
 test-swift:
 	swift/test.sh
+
+## Benchmarks against nginx and a direct connection (not part of `make test`); results go to
+## bench/RESULTS.md.
+bench:
+	bench/run.sh
+
+## 60 s of WebSocket sessions and HTTP load through the gateway: zero errors, flat memory.
+soak:
+	bench/soak.sh
+
+## Each fuzz target for a fixed number of inputs (cargo-fuzz, nightly).
+fuzz:
+	fuzz/run.sh
