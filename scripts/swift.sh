@@ -149,6 +149,13 @@ if [[ -n "${__PORTWAY_SWIFT_NS_ROOT:-}" ]]; then
     done
 
     env_args=(PATH="$GUEST_PATH" HOME=/root LANG=C.UTF-8)
+    # Swift leaves TemporaryDirectory.* behind in $TMPDIR on every run: unless the caller set
+    # TMPDIR, give it a directory of its own in /tmp, removed afterwards.
+    if [[ -z "${TMPDIR:-}" ]]; then
+        run_tmp=$(mktemp -d /tmp/portway-swift.XXXXXX)
+        env_args+=(TMPDIR="$run_tmp")
+        trap 'rm -rf "$run_tmp"; cleanup' EXIT
+    fi
     while IFS= read -r name; do
         env_args+=("$name=${!name}")
     done < <(compgen -e | grep -E '^PORTWAY_' || true)
