@@ -2,13 +2,13 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
@@ -108,13 +108,6 @@ impl Drop for GatewayHandle {
 async fn accept(listener: TcpListener, gateway: Gateway, stop: CancellationToken) {
     let inner = &gateway.inner;
     let config = &inner.config;
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(config.head_timeout)
-        .max_header_size(config.max_head_size)
-        .max_headers(config.max_headers)
-        .keep_alive(true);
-    let http = Arc::new(http);
     loop {
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => break,
@@ -136,12 +129,10 @@ async fn accept(listener: TcpListener, gateway: Gateway, stop: CancellationToken
             continue;
         }
         let _ = stream.set_nodelay(true);
-        inner.tasks.spawn(serve_connection(
-            gateway.clone(),
-            http.clone(),
-            stream,
-            peer,
-        ));
+        let gateway = gateway.clone();
+        inner
+            .tasks
+            .spawn(async move { gateway.serve_connection(stream, peer).await });
     }
 }
 
@@ -162,12 +153,42 @@ async fn refuse_connection(mut stream: TcpStream) {
     .await;
 }
 
-async fn serve_connection(
-    gateway: Gateway,
-    http: Arc<http1::Builder>,
-    stream: TcpStream,
-    peer: SocketAddr,
-) {
+impl Gateway {
+    /// Serves one client connection of any kind (a TCP stream accepted by the host
+    /// application, a TLS stream it terminated, a Unix socket) with the gateway's limits and
+    /// timeouts, until the client is done. `peer` is the client's address, for
+    /// `X-Forwarded-For`. The gateway's own listener uses this for every connection.
+    ///
+    /// ```no_run
+    /// # async fn demo(gateway: portway::Gateway) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+    /// loop {
+    ///     let (tcp, peer) = listener.accept().await?;
+    ///     // let tls = acceptor.accept(tcp).await?;  // terminate TLS here if you like
+    ///     let gateway = gateway.clone();
+    ///     tokio::spawn(async move { gateway.serve_connection(tcp, peer).await });
+    /// }
+    /// # }
+    /// ```
+    pub async fn serve_connection<IO>(&self, io: IO, peer: SocketAddr)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        serve_connection(self.clone(), io, peer).await
+    }
+}
+
+async fn serve_connection<IO>(gateway: Gateway, stream: IO, peer: SocketAddr)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = &gateway.inner.config;
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.head_timeout)
+        .max_header_size(config.max_head_size)
+        .max_headers(config.max_headers)
+        .keep_alive(true);
     let guard = gateway.connection_guard();
     let activity = Activity::new();
     let io = TokioIo::new(Tracked::new(stream, activity.clone()));
