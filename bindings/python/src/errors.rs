@@ -1,0 +1,113 @@
+//! Portway's errors as Python exceptions: `PortwayError` with `.code`, one subclass per code.
+
+use portway::{Error, ErrorCode};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+create_exception!(
+    portway,
+    PortwayError,
+    PyException,
+    "The base class of every Portway error.\n\n`code` is the stable string of the error (such as \"INVALID_PORT\"), the same in every language Portway ships in; each code has its own subclass."
+);
+
+/// Declares one exception class per code, the code -> class table, and their registration.
+macro_rules! error_classes {
+    ($($code:ident => $class:ident, $doc:literal;)*) => {
+        $(create_exception!(portway, $class, PortwayError, $doc);)*
+
+        fn class_of(py: Python<'_>, code: ErrorCode) -> Bound<'_, PyType> {
+            match code {
+                $(ErrorCode::$code => py.get_type::<$class>(),)*
+                // A code newer than this binding: still a PortwayError with its code.
+                _ => py.get_type::<PortwayError>(),
+            }
+        }
+
+        /// Adds `PortwayError` and every subclass to the module, each with its `code`.
+        pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            let py = m.py();
+            let base = py.get_type::<PortwayError>();
+            base.setattr("code", "")?;
+            m.add("PortwayError", base)?;
+            $(
+                let class = py.get_type::<$class>();
+                class.setattr("code", ErrorCode::$code.as_str())?;
+                m.add(stringify!($class), class)?;
+            )*
+            py.get_type::<WsConnectFailedError>().setattr("status", py.None())?;
+            Ok(())
+        }
+    };
+}
+
+error_classes! {
+    InvalidPort => InvalidPortError,
+        "INVALID_PORT: a port outside 1024..=65535, a reserved port, or not an integer at all.";
+    InvalidSandboxId => InvalidSandboxIdError,
+        "INVALID_SANDBOX_ID: a sandbox id that breaks one of the id rules (the message names it).";
+    InvalidHostname => InvalidHostnameError,
+        "INVALID_HOSTNAME: a host name that is empty, malformed, a URL, or an IP literal other than loopback.";
+    CustomDomainRequired => CustomDomainRequiredError,
+        "CUSTOM_DOMAIN_REQUIRED: a host name that cannot carry wildcard subdomains (such as *.workers.dev).";
+    PreviewLabelTooLong => PreviewLabelTooLongError,
+        "PREVIEW_LABEL_TOO_LONG: the preview URL's first label (or whole host name) would not fit DNS.";
+    InvalidTokenFormat => InvalidTokenFormatError,
+        "INVALID_TOKEN_FORMAT: a token that breaks the custom-token rules (8 to 16 of [a-z0-9_] by default).";
+    TokenInUse => TokenInUseError,
+        "TOKEN_IN_USE: a custom token already used by another port of the same sandbox.";
+    SandboxNotFound => SandboxNotFoundError,
+        "SANDBOX_NOT_FOUND: an operation on a sandbox that does not exist.";
+    PortWaitTimeout => PortWaitTimeoutError,
+        "PORT_WAIT_TIMEOUT: wait_for_port gave up; the message says what the last attempt saw.";
+    WsConnectFailed => WsConnectFailedError,
+        "WS_CONNECT_FAILED: a WebSocket to a sandbox service could not be opened.\n\n`status` is the HTTP status of a refused handshake, or None when the service did not answer at all.";
+    StoreError => StoreError,
+        "STORE_ERROR: the store could not be opened, read or written.";
+    GatewayError => GatewayError,
+        "GATEWAY_ERROR: the gateway could not start (for example, the address is in use) or failed.";
+    DomainNotConfigured => DomainNotConfiguredError,
+        "DOMAIN_NOT_CONFIGURED: a valid host name that is not one of the Portway's preview domains.";
+    InvalidPortName => InvalidPortNameError,
+        "INVALID_PORT_NAME: a port name that is empty, longer than 64 characters, or has control characters.";
+    InvalidUpstreamHost => InvalidUpstreamHostError,
+        "INVALID_UPSTREAM_HOST: an upstream host that is neither an IP address nor a host name.";
+    InvalidConfig => InvalidConfigError,
+        "INVALID_CONFIG: a configuration value that is out of range or inconsistent.";
+    InvalidArgument => InvalidArgumentError,
+        "INVALID_ARGUMENT: any other argument out of range (timeouts, sizes, status ranges, paths, close codes).";
+    WsClosed => WsClosedError,
+        "WS_CLOSED: a WebSocket that is closing or closed was used.";
+    WsError => WsError,
+        "WS_ERROR: a WebSocket session failed (protocol error, I/O error, message too large).";
+}
+
+/// The Python exception for a Portway error: its class, message, `code` (and `status`).
+pub fn to_py(err: Error) -> PyErr {
+    Python::attach(|py| {
+        let code = err.code();
+        let exc = PyErr::from_type(class_of(py, code), err.to_string());
+        let value = exc.value(py);
+        // Setting an attribute on a fresh exception instance cannot fail in practice; if it
+        // did, the class attribute still tells the code.
+        let _ = value.setattr("code", code.as_str());
+        if code == ErrorCode::WsConnectFailed {
+            let _ = value.setattr("status", err.http_status());
+        }
+        exc
+    })
+}
+
+/// `.py_err()` on a core result: its error as the matching Python exception.
+pub trait IntoPyResult<T> {
+    /// Converts the error, keeps the value.
+    fn py_err(self) -> PyResult<T>;
+}
+
+impl<T> IntoPyResult<T> for portway::Result<T> {
+    fn py_err(self) -> PyResult<T> {
+        self.map_err(to_py)
+    }
+}

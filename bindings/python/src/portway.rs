@@ -1,0 +1,194 @@
+//! `Portway`: configuration, the store of exposures, sandboxes, and the gateway.
+
+use std::path::PathBuf;
+
+use portway::Error;
+use pyo3::prelude::*;
+
+use crate::convert;
+use crate::errors::{IntoPyResult, to_py};
+use crate::gateway::{GatewayConfig, GatewayHandle};
+use crate::records::{Resolution, Route, SandboxInfo};
+use crate::sandbox::Sandbox;
+
+/// One Portway: its rules, its store of exposed ports, and the gateway that serves them.
+///
+/// - `domains`: the preview domains the gateway routes and `expose_port` accepts (default
+///   `["localhost"]`).
+/// - `store`: `":memory:"` (default) or a path to an SQLite file that keeps exposures
+///   across restarts (a `str` or `os.PathLike`).
+/// - `reserved_ports` (default `[3000]`), `reserved_sandbox_ids` (default `www api admin
+///   root system cloudflare workers`), `custom_domain_suffixes` (default `["workers.dev"]`),
+///   `normalize_id` (default False: uppercase ids are refused, not lowercased),
+///   `min_token_length` (default 8, 1 to 16).
+/// - `gateway`: a `GatewayConfig` with the gateway's limits.
+///
+/// The constructor is synchronous (it opens the store); everything that does I/O later is
+/// async. Raises `InvalidConfigError` (or `StoreError`) for an unusable configuration.
+///
+/// >>> portway = Portway(domains=["localhost"])
+/// >>> portway.build_preview_url(8080, "my-box", "token123", "localhost:8787")
+/// 'http://8080-my-box-token123.localhost:8787/'
+#[pyclass(module = "portway", frozen)]
+pub struct Portway {
+    inner: portway::Portway,
+}
+
+#[pymethods]
+impl Portway {
+    #[new]
+    #[pyo3(signature = (
+        domains=None,
+        store=None,
+        *,
+        reserved_ports=None,
+        reserved_sandbox_ids=None,
+        custom_domain_suffixes=None,
+        normalize_id=None,
+        min_token_length=None,
+        gateway=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        domains: Option<Vec<String>>,
+        store: Option<PathBuf>,
+        reserved_ports: Option<Vec<i64>>,
+        reserved_sandbox_ids: Option<Vec<String>>,
+        custom_domain_suffixes: Option<Vec<String>>,
+        normalize_id: Option<bool>,
+        min_token_length: Option<i64>,
+        gateway: Option<PyRef<'_, GatewayConfig>>,
+    ) -> PyResult<Self> {
+        let mut b = portway::Portway::builder();
+        if let Some(d) = domains {
+            b = b.domains(d);
+        }
+        if let Some(path) = store {
+            let path = path.to_str().ok_or_else(|| {
+                to_py(Error::InvalidConfig(format!(
+                    "the store path {} is not valid UTF-8",
+                    path.display()
+                )))
+            })?;
+            b = b.store_path(path);
+        }
+        if let Some(p) = reserved_ports {
+            b = b.reserved_ports(p);
+        }
+        if let Some(ids) = reserved_sandbox_ids {
+            b = b.reserved_sandbox_ids(ids);
+        }
+        if let Some(s) = custom_domain_suffixes {
+            b = b.custom_domain_suffixes(s);
+        }
+        if let Some(n) = normalize_id {
+            b = b.normalize_id(n);
+        }
+        if let Some(n) = min_token_length {
+            b = b.min_token_length(n);
+        }
+        if let Some(g) = gateway {
+            b = b.gateway_config(g.inner.clone());
+        }
+        Ok(Portway {
+            inner: b.build().py_err()?,
+        })
+    }
+
+    /// A handle on a sandbox whose services listen on `upstream_host` (an IP address or a
+    /// host name, without a port). Validates the id (lowercasing it when `normalize_id` is
+    /// on) and the host; stores nothing until the first write.
+    #[pyo3(signature = (id, upstream_host="127.0.0.1"))]
+    fn sandbox(&self, id: &str, upstream_host: &str) -> PyResult<Sandbox> {
+        self.inner
+            .sandbox(id, upstream_host)
+            .map(Sandbox::new)
+            .py_err()
+    }
+
+    /// Starts the gateway on `addr` (such as `"127.0.0.1:8080"`, or port 0 for any free
+    /// port). Awaitable: gives a `GatewayHandle`. Raises `GatewayError` when it cannot listen.
+    fn serve<'py>(&self, py: Python<'py>, addr: String) -> PyResult<Bound<'py, PyAny>> {
+        let portway = self.inner.clone();
+        crate::awaitable(
+            py,
+            Ok(async move { portway.serve(&addr).await.map(GatewayHandle::new).py_err() }),
+        )
+    }
+
+    /// What the gateway does with a request for `host` (its Host header): a `Resolution`.
+    fn resolve(&self, host: &str) -> Resolution {
+        self.inner.resolve(host).into()
+    }
+
+    /// The sandbox as stored (`SandboxInfo`), or None if it does not exist.
+    fn get_sandbox(&self, id: &str) -> Option<SandboxInfo> {
+        self.inner.get_sandbox(id).map(SandboxInfo::from)
+    }
+
+    /// Every stored sandbox, sorted by id.
+    fn sandboxes(&self) -> Vec<SandboxInfo> {
+        self.inner
+            .sandboxes()
+            .into_iter()
+            .map(SandboxInfo::from)
+            .collect()
+    }
+
+    /// Checks a port with this Portway's rules and returns it; raises `InvalidPortError`.
+    fn validate_port(&self, port: &Bound<'_, PyAny>) -> PyResult<u16> {
+        convert::port(self.inner.rules(), port)
+    }
+
+    /// Checks a sandbox id with this Portway's rules and returns it as stored (lowercased
+    /// when `normalize_id` is on); raises `InvalidSandboxIdError`.
+    fn validate_sandbox_id(&self, sandbox_id: &str) -> PyResult<String> {
+        self.inner.rules().validate_sandbox_id(sandbox_id).py_err()
+    }
+
+    /// Checks a custom token with this Portway's rules and returns it; raises
+    /// `InvalidTokenFormatError`.
+    fn validate_token(&self, token: &str) -> PyResult<String> {
+        self.inner.rules().validate_token(token).py_err()?;
+        Ok(token.to_owned())
+    }
+
+    /// Builds a preview URL with this Portway's rules (any host name: the domain list is
+    /// checked by `expose_port`, not here).
+    fn build_preview_url(
+        &self,
+        port: &Bound<'_, PyAny>,
+        sandbox_id: &str,
+        token: &str,
+        hostname: &str,
+    ) -> PyResult<String> {
+        let rules = self.inner.rules();
+        let port = convert::port(rules, port)?;
+        rules
+            .build_preview_url(port, sandbox_id, token, hostname)
+            .py_err()
+    }
+
+    /// Parses a host into a `Route` if it is a preview host under one of this Portway's
+    /// domains; None otherwise.
+    fn parse_preview_host(&self, host: &str) -> Option<Route> {
+        self.inner.parse_preview_host(host).map(Route::from)
+    }
+
+    /// The preview domains, normalised (lowercase, punycode, no port).
+    #[getter]
+    fn domains(&self) -> Vec<String> {
+        self.inner.rules().domains().to_vec()
+    }
+
+    fn __repr__(&self) -> String {
+        let domains: Vec<String> = self
+            .inner
+            .rules()
+            .domains()
+            .iter()
+            .map(|d| format!("'{d}'"))
+            .collect();
+        format!("Portway(domains=[{}])", domains.join(", "))
+    }
+}
