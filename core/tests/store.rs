@@ -79,6 +79,37 @@ fn child_entry() {
             out.lock().flush().unwrap();
             let _ = std::io::stdin().read_line(&mut String::new());
         }
+        // Exposes ports on a store on a tiny file system until the disk is full, checks that
+        // the failed write changed nothing, then copies the files out for the parent.
+        "filler" => rt().block_on(async {
+            let portway = open(&db).unwrap();
+            let sb = portway.sandbox("box", "127.0.0.1").unwrap();
+            let mut failed = None;
+            for port in 10_000u16..20_000 {
+                match sb.expose_port(port, ExposeOptions::new("localhost")).await {
+                    Ok(e) => println!("ack {port} {}", e.url),
+                    Err(e) => {
+                        failed = Some((port, e));
+                        break;
+                    }
+                }
+            }
+            let (port, err) = failed.expect("the disk never filled");
+            println!("error {port} {} {err}", err.code());
+            assert!(!sb.is_port_exposed(port).await, "a failed write is visible");
+            let listed = sb.get_exposed_ports("localhost").await.unwrap();
+            println!("listed {}", listed.len());
+            drop(sb);
+            drop(portway);
+            let out = PathBuf::from(std::env::var("PORTWAY_TEST_OUT").unwrap());
+            for suffix in ["", "-wal"] {
+                let from = format!("{}{suffix}", db.display());
+                if std::path::Path::new(&from).exists() {
+                    std::fs::copy(&from, format!("{}{suffix}", out.join("portway.db").display())).unwrap();
+                }
+            }
+            println!("copied");
+        }),
         // Tries to open the store and prints the outcome.
         "opener" => match open(&db) {
             Ok(_) => println!("result ok"),
@@ -384,4 +415,56 @@ fn a_read_only_file_is_refused() {
     let line = result_line(&result);
     assert!(line.starts_with("result STORE_ERROR"), "{line}");
     assert!(line.contains("read-only"), "{line}");
+}
+
+#[test]
+fn a_full_disk_is_a_store_error_and_loses_nothing() {
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    if !is_root {
+        println!("skipped: filling a file system needs a private tmpfs mount, which needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&small).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=256k tmpfs {small} && {db_env}={small}/portway.db PORTWAY_TEST_OUT={out} \
+         exec \"$0\" child_entry --exact --nocapture --test-threads=1",
+        small = small.display(),
+        out = out.display(),
+        db_env = DB_ENV,
+    );
+    let result = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .arg(std::env::current_exe().unwrap())
+        .env(CHILD_ENV, "filler")
+        .output()
+        .expect("unshare (util-linux) is needed");
+    let text = String::from_utf8_lossy(&result.stdout);
+    assert!(text.contains("copied"), "{text}\n{}", String::from_utf8_lossy(&result.stderr));
+    let error = text.lines().find_map(|l| l.split_once("error ").map(|(_, r)| r.to_owned())).unwrap();
+    assert!(error.contains("STORE_ERROR") && error.contains("disk is full"), "{error}");
+    let acked: Vec<(u16, String)> = text
+        .lines()
+        .filter_map(|l| l.split_once("ack ").map(|(_, r)| r.to_owned()))
+        .map(|r| {
+            let (port, url) = r.split_once(' ').unwrap();
+            (port.parse().unwrap(), url.to_owned())
+        })
+        .collect();
+    assert!(acked.len() > 5, "the disk filled too early to say anything: {text}");
+    let listed: usize = text.lines().find_map(|l| l.strip_prefix("listed ").map(|n| n.parse().unwrap())).unwrap();
+    assert_eq!(listed, acked.len(), "the registry disagrees with what was acknowledged");
+
+    let copy = open(&out.join("portway.db")).unwrap();
+    rt().block_on(async {
+        let sb = copy.sandbox("box", "127.0.0.1").unwrap();
+        let ports = sb.get_exposed_ports("localhost").await.unwrap();
+        assert_eq!(ports.len(), acked.len());
+        for ((port, url), got) in acked.iter().zip(&ports) {
+            assert_eq!((got.port, &got.url), (*port, url));
+        }
+    });
 }
