@@ -18,7 +18,6 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use portway::{ExposeOptions, Gateway, Portway, SandboxInfo, SandboxStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -111,7 +110,10 @@ struct PostPort {
 
 impl Admin {
     /// Answers one admin request.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Res, Infallible> {
+    pub async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Result<Res, Infallible>
+    where
+        B: http_body::Body<Data = Bytes, Error: Into<portway::gateway::BoxError>>,
+    {
         let path = req.uri().path().to_owned();
         if req.method() == Method::GET && path == "/healthz" {
             return Ok(json_response(StatusCode::OK, json!({"status": "ok"})));
@@ -198,7 +200,13 @@ impl Admin {
         self.portway.get_sandbox(&id).ok_or_else(|| not_found(&id))
     }
 
-    async fn put_sandbox(&self, id: &str, req: Request<Incoming>) -> Result<Res, ApiError> {
+    async fn put_sandbox<
+        B: http_body::Body<Data = Bytes, Error: Into<portway::gateway::BoxError>>,
+    >(
+        &self,
+        id: &str,
+        req: Request<B>,
+    ) -> Result<Res, ApiError> {
         let body: PutSandbox = read_json(req, true).await?;
         let status = match body.status.as_deref() {
             None => None,
@@ -226,7 +234,11 @@ impl Admin {
             .map_err(from_error)
     }
 
-    async fn expose(&self, id: &str, req: Request<Incoming>) -> Result<Res, ApiError> {
+    async fn expose<B: http_body::Body<Data = Bytes, Error: Into<portway::gateway::BoxError>>>(
+        &self,
+        id: &str,
+        req: Request<B>,
+    ) -> Result<Res, ApiError> {
         let sandbox = self.handle_of(id)?;
         let body: PostPort = read_json(req, false).await?;
         let rules = self.portway.rules();
@@ -297,8 +309,11 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// Reads a JSON body of at most 64 KiB; an empty body is `{}` when `empty_ok`.
-async fn read_json<T: for<'de> Deserialize<'de> + Default>(
-    req: Request<Incoming>,
+async fn read_json<
+    T: for<'de> Deserialize<'de> + Default,
+    B: http_body::Body<Data = Bytes, Error: Into<portway::gateway::BoxError>>,
+>(
+    req: Request<B>,
     empty_ok: bool,
 ) -> Result<T, ApiError> {
     let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {

@@ -3,10 +3,6 @@
 //! - `portway serve`: the gateway, an embedded SQLite store and the admin API.
 //! - `portway demo`: a sample sandbox service on a preview URL, ready for `curl`.
 
-mod admin;
-mod demo;
-mod settings;
-
 use std::io::Write;
 use std::sync::Arc;
 
@@ -17,8 +13,9 @@ use portway::{ExposeOptions, Portway};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::Admin;
-use crate::settings::ServeArgs;
+use portway_cli::admin::Admin;
+use portway_cli::demo;
+use portway_cli::settings::ServeArgs;
 
 /// Puts services running in sandboxes on preview URLs.
 #[derive(Debug, Parser)]
