@@ -42,7 +42,8 @@ pub const MAX_CLOSE_REASON: usize = 123;
 pub struct WsConnectOptions {
     /// The path and query (default `/`).
     pub path: String,
-    /// Extra request headers (cookies, authorization, origin).
+    /// Extra request headers (cookies, authorization, origin). A `Host` replaces the default
+    /// `localhost:{port}` (to reach a service through a gateway, for example).
     pub headers: Vec<(String, String)>,
     /// Subprotocols offered, in order of preference.
     pub subprotocols: Vec<String>,
@@ -128,7 +129,12 @@ pub(crate) async fn ws_connect(
             .map_err(|_| Error::InvalidArgument(format!("invalid header name {name:?}")))?;
         let value = HeaderValue::try_from(value.as_str())
             .map_err(|_| Error::InvalidArgument(format!("invalid value for header {name}")))?;
-        headers.append(name, value);
+        // A request carries one Host: the caller's replaces the default.
+        if name == HOST {
+            headers.insert(name, value);
+        } else {
+            headers.append(name, value);
+        }
     }
     if !opts.subprotocols.is_empty() {
         let offered = HeaderValue::try_from(opts.subprotocols.join(", "))

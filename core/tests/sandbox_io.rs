@@ -85,6 +85,23 @@ async fn ws_connect_offers_subprotocols_and_headers() {
 }
 
 #[tokio::test]
+async fn ws_connect_host_header_replaces_the_default() {
+    let up = start_upstream().await;
+    let opts = WsConnectOptions {
+        path: "/ws".into(),
+        headers: vec![("Host".into(), "8080-box-token123.localhost".into())],
+        ..Default::default()
+    };
+    let ws = sandbox().ws_connect(up.port(), opts).await.unwrap();
+    ws.send_text("headers").await.unwrap();
+    let Some(WsMessage::Text(seen)) = ws.recv().await.unwrap() else {
+        panic!()
+    };
+    let seen: serde_json::Value = serde_json::from_str(&seen).unwrap();
+    assert_eq!(seen["host"], "8080-box-token123.localhost");
+}
+
+#[tokio::test]
 async fn ws_connect_refused_handshake_carries_the_status() {
     let up = start_upstream().await;
     let err = sandbox()
