@@ -111,3 +111,29 @@ impl<T> IntoPyResult<T> for portway::Result<T> {
         self.map_err(to_py)
     }
 }
+
+/// Python's `None`, as the value of an awaitable that gives nothing (Rust's `()` would
+/// become an empty tuple).
+pub struct Nothing;
+
+impl<'py> IntoPyObject<'py> for Nothing {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = std::convert::Infallible;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Bound<'py, PyAny>, Self::Error> {
+        Ok(py.None().into_bound(py))
+    }
+}
+
+/// `.py_none()` on a core result without a value: `None` in Python, or the exception.
+pub trait IntoPyNone {
+    /// Converts the error; the value is `None`.
+    fn py_none(self) -> PyResult<Nothing>;
+}
+
+impl IntoPyNone for portway::Result<()> {
+    fn py_none(self) -> PyResult<Nothing> {
+        self.map(|()| Nothing).map_err(to_py)
+    }
+}

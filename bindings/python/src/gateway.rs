@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3_async_runtimes::tokio::future_into_py;
 
 use crate::convert;
-use crate::errors::IntoPyResult;
+use crate::errors::{IntoPyResult, Nothing};
 
 /// The gateway's settings and limits. Every argument is optional (None keeps the default);
 /// durations are in seconds. Raises `InvalidConfigError` for an unusable value.
@@ -309,7 +309,7 @@ impl GatewayHandle {
         let handle = self.inner.clone();
         future_into_py(py, async move {
             handle.close().await;
-            Ok(())
+            Ok(Nothing)
         })
     }
 
@@ -318,7 +318,7 @@ impl GatewayHandle {
         let handle = self.inner.clone();
         let prepared = convert::seconds("deadline", deadline).map(|deadline| async move {
             handle.shutdown(deadline).await;
-            Ok(())
+            Ok(Nothing)
         });
         crate::awaitable(py, prepared)
     }

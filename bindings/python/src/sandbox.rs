@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 use crate::convert;
-use crate::errors::{IntoPyResult, to_py};
+use crate::errors::{IntoPyNone, IntoPyResult, to_py};
 use crate::records::{ExposedPort, ExposedPortInfo};
 use crate::websocket::WebSocket;
 
@@ -85,7 +85,7 @@ impl Sandbox {
         let sb = self.inner.clone();
         let prepared = self
             .port(port)
-            .map(|port| async move { sb.unexpose_port(port).await.py_err() });
+            .map(|port| async move { sb.unexpose_port(port).await.py_none() });
         crate::awaitable(py, prepared)
     }
 
@@ -193,7 +193,7 @@ impl Sandbox {
             if let Some(i) = interval {
                 opts.interval = convert::seconds("interval", i)?;
             }
-            Ok(async move { sb.wait_for_port(port, opts).await.py_err() })
+            Ok(async move { sb.wait_for_port(port, opts).await.py_none() })
         })();
         crate::awaitable(py, prepared)
     }
@@ -255,20 +255,20 @@ impl Sandbox {
     /// Marks the sandbox running: its URLs are served again, unchanged.
     fn mark_running<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let sb = self.inner.clone();
-        crate::awaitable(py, Ok(async move { sb.mark_running().await.py_err() }))
+        crate::awaitable(py, Ok(async move { sb.mark_running().await.py_none() }))
     }
 
     /// Marks the sandbox stopped: its URLs give 410 `STALE_PREVIEW_URL` until it runs
     /// again (tokens are kept).
     fn mark_stopped<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let sb = self.inner.clone();
-        crate::awaitable(py, Ok(async move { sb.mark_stopped().await.py_err() }))
+        crate::awaitable(py, Ok(async move { sb.mark_stopped().await.py_none() }))
     }
 
     /// Forgets the sandbox and its tokens: its URLs give 404. Destroying twice succeeds.
     fn destroy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let sb = self.inner.clone();
-        crate::awaitable(py, Ok(async move { sb.destroy().await.py_err() }))
+        crate::awaitable(py, Ok(async move { sb.destroy().await.py_none() }))
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

@@ -7,7 +7,7 @@ use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
 
-use crate::errors::IntoPyResult;
+use crate::errors::{IntoPyNone, IntoPyResult};
 
 /// An open WebSocket to a sandbox service, from `await sandbox.ws_connect(port)`.
 ///
@@ -67,7 +67,7 @@ impl WebSocket {
             )));
         };
         let ws = self.inner.clone();
-        crate::awaitable(py, Ok(async move { ws.send(msg).await.py_err() }))
+        crate::awaitable(py, Ok(async move { ws.send(msg).await.py_none() }))
     }
 
     /// The next message (`str` or `bytes`), or None once the connection is closed (then
@@ -83,17 +83,13 @@ impl WebSocket {
     /// Closes with `code` (1000, 1001-1003, 1007-1014 or 3000-4999) and a `reason` of at
     /// most 123 bytes, and waits (up to 5 s) for the service to answer. Closing twice is
     /// harmless. Awaitable.
-    #[pyo3(signature = (code=1000, reason=String::new()))]
-    fn close<'py>(
-        &self,
-        py: Python<'py>,
-        code: u16,
-        reason: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (code=1000, reason=""))]
+    fn close<'py>(&self, py: Python<'py>, code: u16, reason: &str) -> PyResult<Bound<'py, PyAny>> {
         let ws = self.inner.clone();
+        let reason = reason.to_owned();
         crate::awaitable(
             py,
-            Ok(async move { ws.close(code, &reason).await.py_err() }),
+            Ok(async move { ws.close(code, &reason).await.py_none() }),
         )
     }
 
@@ -151,7 +147,7 @@ impl WebSocket {
         traceback: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = (exc_type, exc_value, traceback);
-        self.close(py, 1000, String::new())
+        self.close(py, 1000, "")
     }
 
     fn __repr__(&self) -> String {

@@ -1,0 +1,102 @@
+"""Portway: preview URLs, exposed ports and an HTTP + WebSocket gateway for sandboxes.
+
+Services that run inside a sandbox are published at preview URLs of the shape
+``{scheme}://{port}-{sandbox_id}-{token}.{hostname}/``, and the gateway proxies HTTP and
+WebSocket traffic from those URLs to the sandbox's ports::
+
+    import asyncio
+    import portway
+
+    async def main() -> None:
+        pw = portway.Portway(domains=["localhost"])
+        async with await pw.serve("127.0.0.1:0") as gateway:
+            sandbox = pw.sandbox("my-box")
+            exposed = await sandbox.expose_port(8080, hostname=f"localhost:{gateway.port}")
+            print(exposed.url)
+
+    asyncio.run(main())
+
+The pure URL functions are synchronous; everything that does I/O is awaitable and runs on
+Portway's own Rust runtime. Every error is a ``PortwayError`` with a stable ``code``, one
+subclass per code (``InvalidPortError`` for ``"INVALID_PORT"``, ...).
+"""
+
+from portway._native import (
+    CustomDomainRequiredError,
+    DomainNotConfiguredError,
+    ExposedPort,
+    ExposedPortInfo,
+    GatewayConfig,
+    GatewayError,
+    GatewayHandle,
+    InvalidArgumentError,
+    InvalidConfigError,
+    InvalidHostnameError,
+    InvalidPortError,
+    InvalidPortNameError,
+    InvalidSandboxIdError,
+    InvalidTokenFormatError,
+    InvalidUpstreamHostError,
+    PortWaitTimeoutError,
+    Portway,
+    PortwayError,
+    PreviewLabelTooLongError,
+    Resolution,
+    Route,
+    Sandbox,
+    SandboxInfo,
+    SandboxNotFoundError,
+    StoreError,
+    TokenInUseError,
+    WebSocket,
+    WsClosedError,
+    WsConnectFailedError,
+    WsError,
+    __version__,
+    build_preview_url,
+    generate_token,
+    parse_preview_host,
+    validate_port,
+    validate_sandbox_id,
+    validate_token,
+)
+
+__all__ = [
+    "CustomDomainRequiredError",
+    "DomainNotConfiguredError",
+    "ExposedPort",
+    "ExposedPortInfo",
+    "GatewayConfig",
+    "GatewayError",
+    "GatewayHandle",
+    "InvalidArgumentError",
+    "InvalidConfigError",
+    "InvalidHostnameError",
+    "InvalidPortError",
+    "InvalidPortNameError",
+    "InvalidSandboxIdError",
+    "InvalidTokenFormatError",
+    "InvalidUpstreamHostError",
+    "PortWaitTimeoutError",
+    "Portway",
+    "PortwayError",
+    "PreviewLabelTooLongError",
+    "Resolution",
+    "Route",
+    "Sandbox",
+    "SandboxInfo",
+    "SandboxNotFoundError",
+    "StoreError",
+    "TokenInUseError",
+    "WebSocket",
+    "WsClosedError",
+    "WsConnectFailedError",
+    "WsError",
+    "__version__",
+    "build_preview_url",
+    "generate_token",
+    "parse_preview_host",
+    "validate_port",
+    "validate_sandbox_id",
+    "validate_token",
+]

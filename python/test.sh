@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds the Python package and tests it: ruff, mypy's stubtest (the stubs against the real
+# module), and pytest (conformance vectors, a real gateway in front of real services, every
+# error code, API parity, the wheel in a fresh venv). Works on a fresh machine: it makes
+# python/.venv and installs what it needs there.
+#
+#   python/test.sh             build a release wheel (what pip install gives users) and test
+#   python/test.sh -k gateway  extra arguments go to pytest
+set -euo pipefail
+cd "$(dirname "$0")"
+started=$SECONDS
+step() { printf '\n== %s (%ss)\n' "$1" "$((SECONDS - started))"; }
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+DIST=dist
+
+step "virtual environment"
+if [[ ! -x $VENV/bin/python ]]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+
+step "build the wheel (maturin, release)"
+rm -f "$DIST"/portway-*.whl
+"$VENV/bin/maturin" build --release --locked --out "$DIST"
+wheel=$(ls "$DIST"/portway-*.whl)
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall \
+    --no-deps "$wheel"
+
+step "ruff"
+"$VENV/bin/ruff" check src tests
+"$VENV/bin/ruff" format --check src tests
+
+step "stubtest: portway/_native.pyi against the built module"
+# Run outside the source tree so the installed package is the one checked.
+venv_python=$PWD/$VENV/bin/python
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+(cd "$scratch" && "$venv_python" -m mypy.stubtest portway._native --concise \
+    --mypy-config-file /dev/null)
+
+step "pytest"
+PORTWAY_WHEEL=$PWD/$wheel "$VENV/bin/python" -m pytest -q "$@"
+
+step "done"

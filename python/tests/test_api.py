@@ -1,0 +1,181 @@
+"""The public API: every Python name of tests/api/parity.json exists, every public name has
+a docstring, and the records behave like dataclasses."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from typing import Any
+
+import pytest
+
+import portway
+
+from support import REPO
+
+PARITY = json.loads((REPO / "tests" / "api" / "parity.json").read_text())
+
+
+def test_parity_functions() -> None:
+    names = [entry["python"] for entry in PARITY["functions"]]
+    assert names, "parity.json lists no functions"
+    for name in names:
+        assert name in portway.__all__, name
+        assert callable(getattr(portway, name)), name
+
+
+@pytest.mark.parametrize("type_name", sorted(PARITY["types"]))
+def test_parity_types(type_name: str) -> None:
+    assert type_name in portway.__all__
+    cls = getattr(portway, type_name)
+    assert isinstance(cls, type)
+    members = [entry["python"] for entry in PARITY["types"][type_name]]
+    assert members, f"parity.json lists no members of {type_name}"
+    missing = [m for m in members if not hasattr(cls, m)]
+    assert not missing, f"{type_name} lacks {missing}"
+
+
+def test_parity_properties_are_attributes() -> None:
+    """parity.json's Python note: these are attributes (properties), not methods."""
+    for cls, name in [
+        (portway.Sandbox, "id"),
+        (portway.Sandbox, "upstream_host"),
+        (portway.GatewayHandle, "local_addr"),
+        (portway.WebSocket, "protocol"),
+        (portway.WebSocket, "close_code"),
+        (portway.WebSocket, "close_reason"),
+    ]:
+        assert inspect.isdatadescriptor(getattr(cls, name)), f"{cls.__name__}.{name}"
+
+
+def public_members(obj: Any) -> list[tuple[str, Any]]:
+    return [
+        (name, member)
+        for name, member in vars(obj).items()
+        if not name.startswith("_") or name in ("__aenter__", "__aexit__")
+    ]
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    assert portway.__doc__
+    undocumented = []
+    for name in portway.__all__:
+        obj = getattr(portway, name)
+        if name == "__version__":
+            continue
+        if not (getattr(obj, "__doc__", None) or "").strip():
+            undocumented.append(name)
+        if isinstance(obj, type) and not issubclass(obj, BaseException):
+            for member_name, member in public_members(obj):
+                if member_name.startswith("_"):
+                    continue
+                if not (getattr(member, "__doc__", None) or "").strip():
+                    undocumented.append(f"{name}.{member_name}")
+    assert not undocumented, f"no docstring: {undocumented}"
+
+
+def test_version_is_the_workspace_version() -> None:
+    cargo = (REPO / "Cargo.toml").read_text()
+    match = re.search(r'^version = "([^"]+)"', cargo, re.MULTILINE)
+    assert match
+    assert portway.__version__ == match.group(1)
+
+
+def test_records_are_typed_comparable_and_readable() -> None:
+    route = portway.parse_preview_host("8080-my-box-token123.example.com")
+    assert route == portway.Route(8080, "my-box", "token123")
+    assert route != portway.Route(8081, "my-box", "token123")
+    assert repr(route) == "Route(port=8080, sandbox_id='my-box', token='token123')"
+    assert hash(route) == hash(portway.Route(8080, "my-box", "token123"))
+    assert {route, portway.Route(8080, "my-box", "token123")} == {route}
+    with pytest.raises(AttributeError):
+        route.port = 9000  # type: ignore[misc]
+
+    exposed = portway.ExposedPort(8080, "https://x/", None)
+    assert repr(exposed) == "ExposedPort(port=8080, url='https://x/', name=None)"
+    info = portway.ExposedPortInfo(8080, "https://x/", "web", "active")
+    assert repr(info) == "ExposedPortInfo(port=8080, url='https://x/', name='web', status='active')"
+    assert portway.Resolution("denied") == portway.Resolution("denied", None, None, None)
+    assert repr(portway.Resolution("stale", "box", 8080)) == (
+        "Resolution(kind='stale', sandbox_id='box', port=8080, upstream_host=None)"
+    )
+    sb = portway.SandboxInfo("box", "127.0.0.1", "running", 2)
+    assert sb.exposed_ports == 2
+    assert "SandboxInfo(id='box'" in repr(sb)
+    assert portway.Route(8080, "a", "b") != "not a route"
+
+
+async def test_portway_configuration_and_lookups() -> None:
+    pw = portway.Portway(
+        domains=["Preview.Example.com", "localhost"],
+        reserved_ports=[3000, 9000],
+        reserved_sandbox_ids=["admin", "secret"],
+        custom_domain_suffixes=["workers.dev", "pages.dev"],
+        normalize_id=True,
+        min_token_length=12,
+        gateway=portway.GatewayConfig(idle_timeout=5, rewrite_host=False),
+    )
+    assert pw.domains == ["preview.example.com", "localhost"]
+    assert repr(pw) == "Portway(domains=['preview.example.com', 'localhost'])"
+    assert pw.validate_sandbox_id("My-Box") == "my-box"
+    with pytest.raises(portway.InvalidSandboxIdError):
+        pw.validate_sandbox_id("secret")
+    with pytest.raises(portway.InvalidPortError):
+        pw.validate_port(9000)
+    with pytest.raises(portway.InvalidTokenFormatError):
+        pw.validate_token("elevenchars")
+    assert pw.validate_token("twelve_chars") == "twelve_chars"
+    with pytest.raises(portway.CustomDomainRequiredError):
+        pw.build_preview_url(8080, "box", "token123", "x.pages.dev")
+
+    sb = pw.sandbox("My-Box", upstream_host="[::1]")
+    assert (sb.id, sb.upstream_host) == ("my-box", "::1")
+    assert repr(sb) == "Sandbox(id='my-box', upstream_host='::1')"
+    assert pw.get_sandbox("my-box") is None
+    exposed = await sb.expose_port(8080, "preview.example.com", token="custom_token")
+    assert exposed.url == "https://8080-my-box-custom_token.preview.example.com/"
+    assert await sb.is_port_exposed(8080)
+    assert await sb.validate_port_token(8080, "custom_token")
+    assert not await sb.validate_port_token(8080, "custom_tokex")
+    assert pw.get_sandbox("my-box") == portway.SandboxInfo("my-box", "::1", "running", 1)
+    assert pw.sandboxes() == [pw.get_sandbox("my-box")]
+    host = "8080-my-box-custom_token.preview.example.com"
+    assert pw.parse_preview_host(host) == portway.Route(8080, "my-box", "custom_token")
+    assert pw.parse_preview_host("8080-my-box-custom_token.other.com") is None
+    assert pw.resolve(host) == portway.Resolution("upstream", "my-box", 8080, "::1")
+    # Awaitables that give nothing give None (not an empty tuple).
+    assert await sb.unexpose_port(8080) is None
+    assert await sb.mark_stopped() is None
+    assert await sb.mark_running() is None
+    assert await sb.destroy() is None
+
+
+def test_gateway_config_reads_back() -> None:
+    config = portway.GatewayConfig(
+        forwarded_proto="https", idle_timeout=2.5, max_connections=7, shutdown_timeout=1
+    )
+    assert config.forwarded_proto == "https"
+    assert config.idle_timeout == 2.5
+    assert config.max_connections == 7
+    assert config.shutdown_timeout == 1.0
+    assert config.rewrite_host is True
+    assert config == portway.GatewayConfig(
+        forwarded_proto="https", idle_timeout=2.5, max_connections=7, shutdown_timeout=1
+    )
+    assert "idle_timeout=2.5" in repr(config)
+    assert portway.GatewayConfig() == portway.GatewayConfig()
+
+
+def test_generated_tokens() -> None:
+    tokens = {portway.generate_token() for _ in range(200)}
+    assert len(tokens) == 200
+    assert all(re.fullmatch(r"[a-z0-9]{16}", t) for t in tokens)
+
+
+def test_the_package_exports_the_whole_native_module() -> None:
+    import portway._native as native
+
+    assert sorted(native.__all__) == sorted(portway.__all__)
+    for name in native.__all__:
+        assert getattr(portway, name) is getattr(native, name)
