@@ -76,11 +76,15 @@ pub enum WsMessage {
 
 type Socket = WebSocketStream<TcpStream>;
 
+/// The write half, shared with the reader task, which drops it (closing the TCP connection)
+/// once the session has ended: `None` from then on.
+type SharedSink = Arc<tokio::sync::Mutex<Option<SplitSink<Socket, Message>>>>;
+
 /// An open WebSocket to a sandbox service. Send with [`WebSocket::send`], receive with
 /// [`WebSocket::recv`] until it gives `None`, close with [`WebSocket::close`].
 #[derive(Debug)]
 pub struct WebSocket {
-    sink: tokio::sync::Mutex<SplitSink<Socket, Message>>,
+    sink: SharedSink,
     incoming: tokio::sync::Mutex<mpsc::Receiver<Result<WsMessage>>>,
     peer_close: Arc<Mutex<Option<(u16, String)>>>,
     protocol: Option<String>,
@@ -178,19 +182,21 @@ pub(crate) async fn ws_connect(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let (sink, stream) = socket.split();
+    let sink: SharedSink = Arc::new(tokio::sync::Mutex::new(Some(sink)));
     let (tx, rx) = mpsc::channel(QUEUE);
     let peer_close = Arc::new(Mutex::new(None));
     let closing = CancellationToken::new();
     let reader_done = CancellationToken::new();
     let reader = tokio::spawn(read_loop(
         stream,
+        sink.clone(),
         tx,
         peer_close.clone(),
         closing.clone(),
         reader_done.clone(),
     ));
     Ok(WebSocket {
-        sink: tokio::sync::Mutex::new(sink),
+        sink,
         incoming: tokio::sync::Mutex::new(rx),
         peer_close,
         protocol,
@@ -203,6 +209,7 @@ pub(crate) async fn ws_connect(
 
 async fn read_loop(
     mut stream: SplitStream<Socket>,
+    sink: SharedSink,
     tx: mpsc::Sender<Result<WsMessage>>,
     peer_close: Arc<Mutex<Option<(u16, String)>>>,
     closing: CancellationToken,
@@ -236,6 +243,10 @@ async fn read_loop(
             break;
         }
     }
+    // The session is over (close handshake done, or the connection failed): drop both halves
+    // so the TCP connection closes now, not when the WebSocket object is dropped.
+    drop(stream);
+    drop(sink.lock().await.take());
 }
 
 impl WebSocket {
@@ -263,7 +274,10 @@ impl WebSocket {
             WsMessage::Text(t) => Message::Text(t.into()),
             WsMessage::Binary(b) => Message::Binary(b.into()),
         };
-        self.sink.lock().await.send(msg).await.map_err(send_error)
+        match self.sink.lock().await.as_mut() {
+            Some(sink) => sink.send(msg).await.map_err(send_error),
+            None => Err(Error::WsClosed("the WebSocket is closed".into())),
+        }
     }
 
     /// Sends a text message.
@@ -305,12 +319,10 @@ impl WebSocket {
             code: CloseCode::from(code),
             reason: reason.into(),
         };
-        let sent = self
-            .sink
-            .lock()
-            .await
-            .send(Message::Close(Some(frame)))
-            .await;
+        let sent = match self.sink.lock().await.as_mut() {
+            Some(sink) => sink.send(Message::Close(Some(frame))).await,
+            None => return Ok(()), // the session is already over
+        };
         match sent {
             Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {}
             Err(WsError::Protocol(_)) => {} // the peer closed first; its close was answered

@@ -182,6 +182,39 @@ async fn ws_connect_drop_closes_the_socket() {
 }
 
 #[tokio::test]
+async fn ws_connect_close_ends_the_tcp_connection() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        while let Some(Ok(msg)) = ws.next().await {
+            if msg.is_close() {
+                break;
+            }
+        }
+        let _ = ws.flush().await; // the answer to the client's close
+        // As RFC 6455 asks, the server ends the TCP connection first (as `ws` does); the client
+        // must then close its side, with the WebSocket object still alive: a server must not
+        // wait for the client's garbage collector.
+        let _ = ws.get_mut().shutdown().await;
+        let mut buf = [0u8; 64];
+        tokio::time::timeout(Duration::from_secs(3), ws.get_mut().read(&mut buf)).await
+    });
+    let ws = sandbox().ws_connect(port, ws_opts("/")).await.unwrap();
+    ws.close(1000, "bye").await.unwrap();
+    let read = server.await.unwrap();
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "the client kept the TCP connection open: {read:?}"
+    );
+    drop(ws);
+}
+
+#[tokio::test]
 async fn wait_for_port_tcp_and_http() {
     let up = start_upstream().await;
     let sb = sandbox();
