@@ -119,6 +119,10 @@ impl Rules {
     }
 
     fn parse_label<'a>(&self, label: &'a str) -> Option<RouteRef<'a>> {
+        // No DNS name has a longer label, and no URL Portway builds does (found by fuzzing).
+        if label.len() > MAX_LABEL_LENGTH {
+            return None;
+        }
         let (port, rest) = label.split_once('-')?;
         let (sandbox_id, token) = rest.rsplit_once('-')?;
         if !(4..=5).contains(&port.len())
