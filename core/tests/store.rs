@@ -105,7 +105,11 @@ fn child_entry() {
             for suffix in ["", "-wal"] {
                 let from = format!("{}{suffix}", db.display());
                 if std::path::Path::new(&from).exists() {
-                    std::fs::copy(&from, format!("{}{suffix}", out.join("portway.db").display())).unwrap();
+                    std::fs::copy(
+                        &from,
+                        format!("{}{suffix}", out.join("portway.db").display()),
+                    )
+                    .unwrap();
                 }
             }
             println!("copied");
@@ -419,7 +423,11 @@ fn a_read_only_file_is_refused() {
 
 #[test]
 fn a_full_disk_is_a_store_error_and_loses_nothing() {
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
     if !is_root {
         println!("skipped: filling a file system needs a private tmpfs mount, which needs root");
         return;
@@ -443,9 +451,19 @@ fn a_full_disk_is_a_store_error_and_loses_nothing() {
         .output()
         .expect("unshare (util-linux) is needed");
     let text = String::from_utf8_lossy(&result.stdout);
-    assert!(text.contains("copied"), "{text}\n{}", String::from_utf8_lossy(&result.stderr));
-    let error = text.lines().find_map(|l| l.split_once("error ").map(|(_, r)| r.to_owned())).unwrap();
-    assert!(error.contains("STORE_ERROR") && error.contains("disk is full"), "{error}");
+    assert!(
+        text.contains("copied"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let error = text
+        .lines()
+        .find_map(|l| l.split_once("error ").map(|(_, r)| r.to_owned()))
+        .unwrap();
+    assert!(
+        error.contains("STORE_ERROR") && error.contains("disk is full"),
+        "{error}"
+    );
     let acked: Vec<(u16, String)> = text
         .lines()
         .filter_map(|l| l.split_once("ack ").map(|(_, r)| r.to_owned()))
@@ -454,9 +472,19 @@ fn a_full_disk_is_a_store_error_and_loses_nothing() {
             (port.parse().unwrap(), url.to_owned())
         })
         .collect();
-    assert!(acked.len() > 5, "the disk filled too early to say anything: {text}");
-    let listed: usize = text.lines().find_map(|l| l.strip_prefix("listed ").map(|n| n.parse().unwrap())).unwrap();
-    assert_eq!(listed, acked.len(), "the registry disagrees with what was acknowledged");
+    assert!(
+        acked.len() > 5,
+        "the disk filled too early to say anything: {text}"
+    );
+    let listed: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("listed ").map(|n| n.parse().unwrap()))
+        .unwrap();
+    assert_eq!(
+        listed,
+        acked.len(),
+        "the registry disagrees with what was acknowledged"
+    );
 
     let copy = open(&out.join("portway.db")).unwrap();
     rt().block_on(async {
