@@ -21,7 +21,7 @@ from support import EchoServer, free_port
 
 @dataclass
 class Setup:
-    portway: portway.Portway
+    pw: portway.Portway
     gateway: portway.GatewayHandle
     client: httpx.AsyncClient
 
@@ -48,7 +48,7 @@ async def setup() -> AsyncIterator[Setup]:
 
 
 async def test_http_through_the_gateway(setup: Setup, http_service: int) -> None:
-    sb = setup.portway.sandbox("web-box")
+    sb = setup.pw.sandbox("web-box")
     exposed = await sb.expose_port(http_service, f"localhost:{setup.gateway.port}", name="web")
     assert exposed.url.startswith(f"http://{http_service}-web-box-")
     assert exposed.url.endswith(f".localhost:{setup.gateway.port}/")
@@ -80,7 +80,7 @@ async def test_http_through_the_gateway(setup: Setup, http_service: int) -> None
 
 
 async def test_refusals_follow_the_spec(setup: Setup, http_service: int) -> None:
-    sb = setup.portway.sandbox("refusal-box")
+    sb = setup.pw.sandbox("refusal-box")
     exposed = await sb.expose_port(http_service, "localhost")
     host = host_of(exposed.url)
     route = portway.parse_preview_host(host)
@@ -96,7 +96,7 @@ async def test_refusals_follow_the_spec(setup: Setup, http_service: int) -> None
     assert res.json()["code"] == "INVALID_TOKEN"
 
     await sb.mark_stopped()
-    assert setup.portway.resolve(host).kind == "stale"
+    assert setup.pw.resolve(host).kind == "stale"
     res = await setup.get(host)
     assert res.status_code == 410
     assert res.json()["code"] == "STALE_PREVIEW_URL"
@@ -126,7 +126,7 @@ async def test_refusals_follow_the_spec(setup: Setup, http_service: int) -> None
 
 
 async def test_websocket_through_the_gateway(setup: Setup, ws_service: EchoServer) -> None:
-    sb = setup.portway.sandbox("ws-box")
+    sb = setup.pw.sandbox("ws-box")
     exposed = await sb.expose_port(ws_service.port, f"localhost:{setup.gateway.port}")
     uri = "ws" + exposed.url.removeprefix("http")
     # The preview host goes in the URI (and so the Host header); the TCP connection goes to

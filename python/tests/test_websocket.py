@@ -36,8 +36,14 @@ async def test_text_binary_and_a_close_with_code_and_reason(
     assert await ws.recv() == "é ünïcödé ✓"
     await ws.close(4001, "client says bye")
     assert ws.closed is True
-    # close() returns once the service answered the close frame.
+    # close() returns once the service answered the close frame; the TCP connection ends
+    # then too, while `ws` is still alive, so the service's handler finishes at once.
     assert ws_service.close_frames() == [(4001, "client says bye")]
+    for _ in range(100):
+        if ws_service.closes:
+            break
+        await asyncio.sleep(0.02)
+    assert ws_service.closes == [(4001, "client says bye")]
     assert await ws.recv() is None
     await ws.close()  # twice is harmless
     with pytest.raises(portway.WsClosedError):
