@@ -15,7 +15,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, ORIGIN, TRANSFER_ENCODING,
+};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use portway::{ExposeOptions, Gateway, Portway, SandboxInfo, SandboxStatus};
@@ -128,6 +130,9 @@ impl Admin {
             res.headers_mut()
                 .insert("www-authenticate", HeaderValue::from_static("Bearer"));
             return Ok(res);
+        }
+        if let Err(e) = browser_guard(&req) {
+            return Ok(e.response());
         }
         if req.method() == Method::GET && path == "/metrics" {
             let mut res = Response::new(Full::new(Bytes::from(self.gateway.metrics().render())));
@@ -301,6 +306,62 @@ impl Admin {
         sandbox.unexpose_port(port).await.map_err(from_error)?;
         Ok(empty(StatusCode::NO_CONTENT))
     }
+}
+
+/// Keeps web pages away from the admin API. A page the operator visits can make their
+/// browser send requests to `127.0.0.1:9090`: a form POST with a `text/plain` body needs no
+/// CORS preflight, and DNS rebinding lets a page read answers under its own host name.
+/// Browsers always send `Origin` on such requests and cannot send `Content-Type:
+/// application/json` cross-origin without a preflight (which this API never grants), and a
+/// rebound host name is not an IP address or `localhost`. Programs (curl, SDKs) pass all
+/// three checks.
+fn browser_guard<B>(req: &Request<B>) -> Result<(), ApiError> {
+    let forbidden = |why: &str| Err(error(StatusCode::FORBIDDEN, "FORBIDDEN", why.to_owned()));
+    if req.headers().contains_key(ORIGIN) {
+        return forbidden(
+            "The admin API does not accept requests from web pages (an Origin header was sent)",
+        );
+    }
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let direct = name.is_empty()
+        || name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok();
+    if !direct {
+        return forbidden(
+            "The admin API answers requests addressed to an IP address or localhost only (DNS rebinding protection)",
+        );
+    }
+    let has_body = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(TRANSFER_ENCODING);
+    let json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if has_body && !json {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "INVALID_ARGUMENT",
+            "Send the body as JSON with Content-Type: application/json",
+        ));
+    }
+    Ok(())
 }
 
 fn not_found(id: &str) -> ApiError {

@@ -63,7 +63,8 @@ impl Client {
         let req = http::Request::builder()
             .method(method)
             .uri(path)
-            .header("host", "admin")
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
             .body(Full::new(body))
             .unwrap();
         self.0.ready().await?;

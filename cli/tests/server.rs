@@ -101,6 +101,9 @@ async fn call(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
     let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
     let res = sender
         .send_request(req.body(Full::new(body)).unwrap())
@@ -610,4 +613,66 @@ async fn demo_prints_a_url_that_works() {
     assert!(String::from_utf8_lossy(&got.body).contains("Hello from the sandbox service"));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test]
+async fn web_pages_cannot_drive_the_admin_api() {
+    let s = Server::start(&["--store", ":memory:"], &[]);
+    let body = json!({"upstream_host": "127.0.0.1"});
+    // A cross-site form POST: text/plain, with an Origin.
+    let r = call(
+        s.admin,
+        "PUT",
+        "127.0.0.1",
+        "/v1/sandboxes/box",
+        &[("origin", "https://evil.example")],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (403, Some("FORBIDDEN"))
+    );
+    // DNS rebinding: the request is addressed to the attacker's host name.
+    let r = call(
+        s.admin,
+        "GET",
+        "rebind.evil.example:9090",
+        "/v1/sandboxes",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    // A body that is not declared as JSON.
+    let stream = TcpStream::connect(s.admin).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .method("PUT")
+        .uri("/v1/sandboxes/box")
+        .header("host", "127.0.0.1")
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    assert_eq!(sender.send_request(req).await.unwrap().status(), 415);
+    assert_eq!(
+        admin(&s, "GET", "/v1/sandboxes", None).await.json(),
+        json!({"sandboxes": []})
+    );
+    // Programs pass: localhost and IP hosts, JSON bodies.
+    assert_eq!(
+        call(s.admin, "GET", "localhost:9090", "/v1/sandboxes", &[], None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(s.admin, "GET", "[::1]:9090", "/v1/sandboxes", &[], None)
+            .await
+            .status,
+        200
+    );
 }
