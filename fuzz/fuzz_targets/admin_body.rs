@@ -42,6 +42,7 @@ fuzz_target!(|input: (u8, &[u8])| {
     let req = http::Request::builder()
         .method(method)
         .uri(path)
+        .header("content-type", "application/json")
         .body(Full::new(Bytes::copy_from_slice(body)))
         .unwrap();
     RT.block_on(async {
