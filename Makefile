@@ -33,7 +33,7 @@ fmt:
 
 ## Rust unit, integration, property and doc tests, and the conformance vectors.
 test-rust:
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --locked -p portway -p portway-cli
 
 ## API docs, warnings as errors.
 doc:
