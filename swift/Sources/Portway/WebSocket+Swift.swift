@@ -64,6 +64,7 @@ extension WebSocket: AsyncSequence {
         }
     }
 
+    /// An iterator over the messages still to come.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(socket: self)
     }
