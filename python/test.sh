@@ -37,8 +37,7 @@ step "stubtest: portway/_native.pyi against the built module"
 venv_python=$PWD/$VENV/bin/python
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-(cd "$scratch" && "$venv_python" -m mypy.stubtest portway._native --concise \
-    --mypy-config-file /dev/null)
+(cd "$scratch" && "$venv_python" -m mypy.stubtest portway._native --concise)
 
 step "pytest"
 PORTWAY_WHEEL=$PWD/$wheel "$VENV/bin/python" -m pytest -q "$@"
