@@ -96,6 +96,21 @@ final class GatewayTests: XCTestCase {
         } catch is URLError {}
     }
 
+    func testGatewayConfigReachesTheGateway() async throws {
+        let echo = try EchoServer()
+        defer { echo.stop() }
+        let config = GatewayConfig(rewriteHost: false, forwardedProto: "https", connectTimeout: 2)
+        let portway = try Portway(domains: ["localhost"], gateway: config)
+        let gateway = try await portway.serve()
+        let exposed = try await portway.sandbox(id: "swift-config").exposePort(echo.port, hostname: "localhost")
+        let host = previewHost(exposed.url)
+        let got = try await fetch(gateway, host: host, path: "/")
+        let echoed = try JSON.parse(got.body)
+        XCTAssertEqual(echoed["headers"]?["host"], .string(host), "rewriteHost: false keeps the preview host")
+        XCTAssertEqual(echoed["headers"]?["x-forwarded-proto"], .string("https"))
+        await gateway.close()
+    }
+
     func testWebSocketToTheServiceDirectly() async throws {
         let echo = try EchoServer()
         defer { echo.stop() }
