@@ -27,6 +27,7 @@ gen_args=(--check)
 libdir=$(swift/generate.sh "${gen_args[@]}" | tail -n 1)
 export PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+[[ "$(uname -s)" == Darwin ]] && export DYLD_LIBRARY_PATH=$libdir${DYLD_LIBRARY_PATH:+:$DYLD_LIBRARY_PATH}
 log "library and bindings ready ($((SECONDS - started)) s)"
 
 # 2. The tests.
@@ -81,7 +82,7 @@ EOF
 set +e
 (
     cd "$consumer"
-    PKG_CONFIG_PATH=$prefix/lib/pkgconfig LD_LIBRARY_PATH=$prefix/lib \
+    PKG_CONFIG_PATH=$prefix/lib/pkgconfig LD_LIBRARY_PATH=$prefix/lib DYLD_LIBRARY_PATH=$prefix/lib \
         "$repo/scripts/swift.sh" run --scratch-path "$consumer/.build" Consumer
 ) >"$out/consumer.out" 2>"$out/consumer.err"
 rc=$?
