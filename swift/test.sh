@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Swift package's check (`make test-swift`, part of `make test`):
 #
-#   1. builds libportway_ffi (debug, unstripped) and the workspace's uniffi-bindgen, generates
-#      the bindings from that library and fails if the committed ones are stale
-#      (swift/generate.sh --check; PORTWAY_SWIFT_REGENERATE=1 rewrites them instead);
+#   1. runs the facade crate's unit tests (bindings/uniffi), builds libportway_ffi (debug,
+#      unstripped) and the workspace's uniffi-bindgen, generates the bindings from that
+#      library and fails if the committed ones are stale (swift/generate.sh --check;
+#      PORTWAY_SWIFT_REGENERATE=1 rewrites them instead);
 #   2. runs `swift test` (XCTest: every conformance vector, a real gateway and service,
 #      WebSockets, every error code, the parity list) through scripts/swift.sh, which
 #      provisions Swift 6 in a Debian trixie root when swift is not on the PATH;
@@ -21,7 +22,17 @@ cd "$repo"
 started=$SECONDS
 log() { printf 'swift/test.sh: %s\n' "$*" >&2; }
 
-# 1. The library and the bindings.
+out=$(mktemp -d /tmp/portway-swift-test.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+
+# 1. The facade's own unit tests (error codes, runtime, conversions), the library and the
+#    bindings.
+if ! cargo test --locked -q -p portway-uniffi >"$out/cargo-test.log" 2>&1; then
+    cat "$out/cargo-test.log" >&2
+    log "cargo test -p portway-uniffi failed"
+    exit 1
+fi
+log "$(grep -E '^test result' "$out/cargo-test.log" | head -n 1 | sed 's/^/portway-uniffi unit tests: /')"
 gen_args=(--check)
 [[ "${PORTWAY_SWIFT_REGENERATE:-}" == 1 ]] && gen_args=()
 libdir=$(swift/generate.sh "${gen_args[@]}" | tail -n 1)
@@ -31,8 +42,6 @@ export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 log "library and bindings ready ($((SECONDS - started)) s)"
 
 # 2. The tests.
-out=$(mktemp -d /tmp/portway-swift-test.XXXXXX)
-trap 'rm -rf "$out"' EXIT
 set +e
 scripts/swift.sh test 2>&1 | tee "$out/test.log"
 rc=${PIPESTATUS[0]}
