@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint fmt test-rust doc demo serve bench soak fuzz test-python test-node test-swift
+.PHONY: test lint fmt test-rust doc demo serve bench soak fuzz install-swift test-python test-node test-swift
 
 # Each binding brings its own test script; the languages whose package exists are tested.
 LANG_TESTS := $(if $(wildcard python/test.sh),test-python) \
@@ -63,3 +63,8 @@ soak:
 ## Each fuzz target for a fixed number of inputs (cargo-fuzz, nightly).
 fuzz:
 	fuzz/run.sh
+
+## Installs the Swift package's native library and its pkg-config file under PREFIX.
+PREFIX ?= /usr/local
+install-swift:
+	swift/install.sh $(PREFIX)
