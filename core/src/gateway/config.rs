@@ -132,12 +132,13 @@ impl GatewayConfig {
                 return bad(format!("{name} must be more than zero"));
             }
         }
-        if let Some(p) = &self.forwarded_proto {
-            if p != "http" && p != "https" {
-                return bad(format!(
-                    "forwarded_proto must be \"http\" or \"https\" (got {p:?})"
-                ));
-            }
+        if let Some(p) = &self.forwarded_proto
+            && p != "http"
+            && p != "https"
+        {
+            return bad(format!(
+                "forwarded_proto must be \"http\" or \"https\" (got {p:?})"
+            ));
         }
         Ok(())
     }
