@@ -4,7 +4,6 @@ use portway::{Error, ErrorCode};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
 
 create_exception!(
     portway,
@@ -18,11 +17,12 @@ macro_rules! error_classes {
     ($($code:ident => $class:ident, $doc:literal;)*) => {
         $(create_exception!(portway, $class, PortwayError, $doc);)*
 
-        fn class_of(py: Python<'_>, code: ErrorCode) -> Bound<'_, PyType> {
+        /// The exception of a code, created lazily (no GIL needed); None for a code newer
+        /// than this binding.
+        fn lazy(code: ErrorCode, message: String) -> Option<PyErr> {
             match code {
-                $(ErrorCode::$code => py.get_type::<$class>(),)*
-                // A code newer than this binding: still a PortwayError with its code.
-                _ => py.get_type::<PortwayError>(),
+                $(ErrorCode::$code => Some(PyErr::new::<$class, _>(message)),)*
+                _ => None,
             }
         }
 
@@ -84,17 +84,27 @@ error_classes! {
         "WS_ERROR: a WebSocket session failed (protocol error, I/O error, message too large).";
 }
 
-/// The Python exception for a Portway error: its class, message, `code` (and `status`).
+/// The Python exception for a Portway error: its class (whose `code` attribute is the
+/// code) and message. Built lazily, without the GIL, so converting an error on a runtime
+/// thread never waits for Python; only what the class cannot carry (a refused WebSocket
+/// handshake's `status`, a code newer than this binding) is set on the instance.
 pub fn to_py(err: Error) -> PyErr {
+    let code = err.code();
+    let status = err.http_status();
+    let message = err.to_string();
+    if status.is_none() {
+        if let Some(exc) = lazy(code, message.clone()) {
+            return exc;
+        }
+    }
     Python::attach(|py| {
-        let code = err.code();
-        let exc = PyErr::from_type(class_of(py, code), err.to_string());
+        let exc =
+            lazy(code, message.clone()).unwrap_or_else(|| PyErr::new::<PortwayError, _>(message));
         let value = exc.value(py);
-        // Setting an attribute on a fresh exception instance cannot fail in practice; if it
-        // did, the class attribute still tells the code.
+        // Setting an attribute on a fresh exception instance cannot fail in practice.
         let _ = value.setattr("code", code.as_str());
-        if code == ErrorCode::WsConnectFailed {
-            let _ = value.setattr("status", err.http_status());
+        if status.is_some() {
+            let _ = value.setattr("status", status);
         }
         exc
     })
