@@ -67,3 +67,15 @@ def readme_example() -> str:
 def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
     out = run([sys.executable, "-c", readme_example()], cwd=tmp_path)
     assert re.search(r"http://\d+-my-sandbox-[a-z0-9]{16}\.localhost:\d+/", out), out
+
+
+def test_the_readme_example_type_checks_against_the_stubs(tmp_path: Path) -> None:
+    """The stubs are usable: mypy --strict accepts the README's example as written."""
+    from mypy import api
+
+    example = tmp_path / "example.py"
+    example.write_text(readme_example())
+    out, err, status = api.run(
+        ["--strict", "--cache-dir", str(tmp_path / "mypy-cache"), str(example)]
+    )
+    assert status == 0, out + err
