@@ -67,7 +67,9 @@ pub use crate::sandbox_id::MAX_SANDBOX_ID_LENGTH;
 pub use crate::store::{SandboxStatus, StoreConfig};
 pub use crate::token::{GENERATED_TOKEN_LENGTH, generate_token, is_token_format, tokens_equal};
 pub use crate::wait::{WaitMode, WaitOptions};
-pub use crate::ws::{MAX_CLOSE_REASON, WebSocket, WsConnectOptions, WsMessage};
+pub use crate::ws::{
+    MAX_CLOSE_REASON, WebSocket, WsConnectOptions, WsMessage, validate_close_code,
+};
 
 /// Checks a port with the default rules (1024..=65535, not 3000).
 ///

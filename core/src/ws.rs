@@ -299,12 +299,7 @@ impl WebSocket {
     /// Closes with a code (1000, 1001-1003, 1007-1014 or 3000-4999) and a reason of at most
     /// 123 bytes, and waits (up to 5 s) for the service to answer. Closing twice is harmless.
     pub async fn close(&self, code: u16, reason: &str) -> Result<()> {
-        let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
-        if !valid {
-            return Err(Error::InvalidArgument(format!(
-                "close code {code} cannot be sent: use 1000, 1001-1003, 1007-1014 or 3000-4999"
-            )));
-        }
+        validate_close_code(i64::from(code))?;
         if reason.len() > MAX_CLOSE_REASON {
             return Err(Error::InvalidArgument(format!(
                 "close reason is {} bytes; at most {MAX_CLOSE_REASON} fit a close frame",
@@ -353,6 +348,24 @@ impl WebSocket {
     /// Whether the connection is closed or closing.
     pub fn is_closed(&self) -> bool {
         self.closing.is_cancelled() || self.reader_done.is_cancelled()
+    }
+}
+
+/// Checks a close code a WebSocket may send: 1000, 1001-1003, 1007-1014 or 3000-4999
+/// (taken as any integer, for bindings whose callers pass any number).
+///
+/// ```
+/// assert_eq!(portway::validate_close_code(4001)?, 4001);
+/// assert_eq!(portway::validate_close_code(1006).unwrap_err().code().as_str(), "INVALID_ARGUMENT");
+/// assert!(portway::validate_close_code(70_000).is_err());
+/// # Ok::<(), portway::Error>(())
+/// ```
+pub fn validate_close_code(code: i64) -> Result<u16> {
+    match u16::try_from(code) {
+        Ok(c @ (1000..=1003 | 1007..=1014 | 3000..=4999)) => Ok(c),
+        _ => Err(Error::InvalidArgument(format!(
+            "close code {code} cannot be sent: use 1000, 1001-1003, 1007-1014 or 3000-4999"
+        ))),
     }
 }
 

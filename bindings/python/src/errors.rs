@@ -92,10 +92,10 @@ pub fn to_py(err: Error) -> PyErr {
     let code = err.code();
     let status = err.http_status();
     let message = err.to_string();
-    if status.is_none() {
-        if let Some(exc) = lazy(code, message.clone()) {
-            return exc;
-        }
+    if status.is_none()
+        && let Some(exc) = lazy(code, message.clone())
+    {
+        return exc;
     }
     Python::attach(|py| {
         let exc =

@@ -84,12 +84,18 @@ impl WebSocket {
     /// most 123 bytes, and waits (up to 5 s) for the service to answer. Closing twice is
     /// harmless. Awaitable.
     #[pyo3(signature = (code=1000, reason=""))]
-    fn close<'py>(&self, py: Python<'py>, code: u16, reason: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn close<'py>(&self, py: Python<'py>, code: i64, reason: &str) -> PyResult<Bound<'py, PyAny>> {
         let ws = self.inner.clone();
         let reason = reason.to_owned();
+        let code = portway::validate_close_code(code);
         crate::awaitable(
             py,
-            Ok(async move { ws.close(code, &reason).await.py_none() }),
+            Ok(async move {
+                match code {
+                    Ok(code) => ws.close(code, &reason).await.py_none(),
+                    Err(e) => Err(e).py_none(),
+                }
+            }),
         )
     }
 
