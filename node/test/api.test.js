@@ -1,0 +1,250 @@
+'use strict'
+// The public API: every Node name of tests/api/parity.json is offered (through require and
+// import alike), and the calls behave as SPEC.md's exposure API says.
+
+const assert = require('node:assert/strict')
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { describe, it, before, after } = require('node:test')
+
+const portway = require('portway')
+const { Portway, PortwayError } = portway
+const { REPO, readJson, startWsEcho, hostOf } = require('./support.js')
+
+const parity = readJson(path.join(REPO, 'tests', 'api', 'parity.json'))
+
+describe('parity with tests/api/parity.json', () => {
+  let echo, gateway, ws, instances
+  before(async () => {
+    echo = await startWsEcho()
+    const pw = new Portway()
+    const sandbox = pw.sandbox('parity-box')
+    gateway = await pw.serve({ listen: '127.0.0.1:0' })
+    ws = await sandbox.wsConnect(echo.port)
+    instances = { Portway: pw, Sandbox: sandbox, GatewayHandle: gateway, WebSocket: ws }
+  })
+  after(async () => {
+    await ws.close()
+    await gateway.close()
+    await echo.close()
+  })
+
+  it('lists functions and types', () => {
+    assert.ok(parity.functions.length > 0)
+    assert.deepEqual(Object.keys(parity.types).sort(), ['GatewayHandle', 'Portway', 'Sandbox', 'WebSocket'])
+  })
+
+  for (const [how, load] of [
+    ['require', async () => require('portway')],
+    ['import', async () => import('portway')],
+  ]) {
+    it(`offers every function (${how})`, async () => {
+      const mod = await load()
+      for (const f of parity.functions) assert.equal(typeof mod[f.node], 'function', `${how}: ${f.node}`)
+    })
+
+    it(`offers every type, with every member on its instances (${how})`, async () => {
+      const mod = await load()
+      for (const [type, members] of Object.entries(parity.types)) {
+        assert.equal(typeof mod[type], 'function', `${how}: class ${type}`)
+        const instance = instances[type]
+        assert.ok(instance instanceof mod[type], `${how}: an instance of ${type}`)
+        for (const m of members) {
+          assert.ok(m.node in instance, `${how}: ${type}.${m.node}`)
+        }
+      }
+    })
+  }
+
+  it('gives the same classes through require and import', async () => {
+    const esm = await import('portway')
+    for (const name of ['Portway', 'Sandbox', 'GatewayHandle', 'WebSocket', 'PortwayError']) {
+      assert.equal(esm[name], portway[name], name)
+    }
+    assert.equal(esm.default, portway)
+  })
+
+  it('has the version of the Rust workspace', () => {
+    const cargo = fs.readFileSync(path.join(REPO, 'Cargo.toml'), 'utf8')
+    const version = /\[workspace\.package\][^[]*?\nversion = "([^"]+)"/.exec(cargo)[1]
+    assert.equal(require('portway/package.json').version, version)
+  })
+})
+
+describe('pure functions', () => {
+  it('build and parse preview URLs', () => {
+    const url = portway.buildPreviewUrl(8080, 'my-box', 'token123', 'localhost:8787')
+    assert.equal(url, 'http://8080-my-box-token123.localhost:8787/')
+    assert.equal(portway.buildPreviewUrl(8080, 'my-box', 'token123', 'Example.com'), 'https://8080-my-box-token123.example.com/')
+    assert.deepEqual(portway.parsePreviewHost('8080-my-box-token123.localhost:8787'), {
+      port: 8080,
+      sandboxId: 'my-box',
+      token: 'token123',
+    })
+    assert.equal(portway.parsePreviewHost('example.com'), null)
+  })
+
+  it('validate and return their input', () => {
+    assert.equal(portway.validatePort(8080), 8080)
+    assert.equal(portway.validatePort(8080.0), 8080)
+    assert.equal(portway.validatePort(8080n), 8080)
+    assert.equal(portway.validateSandboxId('my-box'), 'my-box')
+    assert.equal(portway.validateToken('token_123'), 'token_123')
+  })
+
+  it('generate tokens of 16 characters of [a-z0-9]', () => {
+    const tokens = new Set(Array.from({ length: 50 }, () => portway.generateToken()))
+    assert.equal(tokens.size, 50)
+    for (const t of tokens) assert.match(t, /^[a-z0-9]{16}$/)
+  })
+})
+
+describe('Portway', () => {
+  it('has defaults', () => {
+    const pw = new Portway()
+    assert.deepEqual(pw.domains, ['localhost'])
+    assert.equal(pw.validatePort(8080), 8080)
+    assert.throws(() => pw.validatePort(3000), { code: 'INVALID_PORT' })
+  })
+
+  it('takes every option', () => {
+    const pw = new Portway({
+      domains: ['Preview.Example.com', 'localhost'],
+      store: ':memory:',
+      reservedPorts: [3000, 9000],
+      reservedSandboxIds: ['blocked'],
+      customDomainSuffixes: ['pages.dev'],
+      normalizeId: true,
+      minTokenLength: 12,
+      gateway: { maxConnections: 100, idleTimeoutMs: 5000, forwardedProto: 'https', rewriteHost: false },
+    })
+    assert.deepEqual(pw.domains, ['preview.example.com', 'localhost'])
+    assert.throws(() => pw.validatePort(9000), { code: 'INVALID_PORT', message: /excluding 3000, 9000/ })
+    assert.throws(() => pw.validateSandboxId('blocked'), { code: 'INVALID_SANDBOX_ID' })
+    assert.equal(pw.validateSandboxId('www'), 'www')
+    assert.equal(pw.validateSandboxId('My-Box'), 'my-box')
+    assert.throws(() => pw.validateToken('short_token'), { code: 'INVALID_TOKEN_FORMAT' })
+    assert.equal(pw.validateToken('long_enough_1'), 'long_enough_1')
+    assert.throws(() => pw.buildPreviewUrl(8080, 'box', 'token123', 'x.pages.dev'), { code: 'CUSTOM_DOMAIN_REQUIRED' })
+    assert.ok(pw.parsePreviewHost('8080-box-token123.preview.example.com'))
+    assert.equal(pw.parsePreviewHost('8080-box-token123.other.com'), null)
+  })
+
+  it('hands out sandboxes, normalised and with their upstream host', () => {
+    const pw = new Portway({ normalizeId: true })
+    const sb = pw.sandbox('My-Box', { upstreamHost: '10.0.0.7' })
+    assert.equal(sb.id, 'my-box')
+    assert.equal(sb.upstreamHost, '10.0.0.7')
+    assert.equal(pw.sandbox('box').upstreamHost, '127.0.0.1')
+    assert.equal(pw.sandbox('box', {}).upstreamHost, '127.0.0.1')
+  })
+})
+
+describe('Sandbox', () => {
+  it('exposes, lists, validates and unexposes ports', async () => {
+    const pw = new Portway({ domains: ['example.com', 'localhost'] })
+    const sb = pw.sandbox('my-box')
+    const exposed = await sb.exposePort(8080, { hostname: 'example.com', name: 'web' })
+    assert.deepEqual(Object.keys(exposed).sort(), ['exposedAt', 'name', 'port', 'url'])
+    assert.match(exposed.url, /^https:\/\/8080-my-box-[a-z0-9]{16}\.example\.com\/$/)
+    assert.equal(exposed.exposedAt, exposed.url)
+    assert.equal(exposed.name, 'web')
+    assert.equal(exposed.port, 8080)
+
+    const again = await sb.exposePort(8080, { hostname: 'example.com' })
+    assert.equal(again.url, exposed.url, 're-exposing keeps the URL')
+    assert.equal(again.name, 'web', 'and the name')
+
+    const other = await sb.exposePort(5173, { hostname: 'localhost:8787', token: 'my_token_1' })
+    assert.equal(other.url, 'http://5173-my-box-my_token_1.localhost:8787/')
+    assert.equal(other.name, null)
+
+    const { ports } = await sb.getExposedPorts('example.com')
+    assert.deepEqual(
+      ports.map((p) => [p.port, p.name, p.status]),
+      [
+        [5173, null, 'active'],
+        [8080, 'web', 'active'],
+      ],
+    )
+    assert.equal(ports[1].url, exposed.url)
+
+    const token = hostOf(exposed.url).split('.')[0].split('-').pop()
+    assert.equal(await sb.isPortExposed(8080), true)
+    assert.equal(await sb.isPortExposed(8081), false)
+    assert.equal(await sb.validatePortToken(8080, token), true)
+    assert.equal(await sb.validatePortToken(8080, 'wrong_token'), false)
+    for (const bad of [80, 3000, 70000, 8080.5, NaN, -1, '8080', null, undefined, {}]) {
+      assert.equal(await sb.isPortExposed(bad), false, `isPortExposed(${String(bad)})`)
+      assert.equal(await sb.validatePortToken(bad, token), false, `validatePortToken(${String(bad)})`)
+    }
+
+    assert.equal(await sb.unexposePort(8080), undefined)
+    assert.equal(await sb.unexposePort(8080), undefined, 'idempotent')
+    assert.equal(await sb.isPortExposed(8080), false)
+  })
+
+  it('follows the lifecycle: stopped gives stale, destroyed forgets the tokens', async () => {
+    const pw = new Portway()
+    const sb = pw.sandbox('life-box')
+    const { url } = await sb.exposePort(8080, { hostname: 'localhost' })
+    const host = hostOf(url)
+    assert.deepEqual(pw.resolve(host), { kind: 'upstream', sandboxId: 'life-box', port: 8080, upstreamHost: '127.0.0.1' })
+    assert.deepEqual(pw.getSandbox('life-box'), { id: 'life-box', upstreamHost: '127.0.0.1', status: 'running', exposedPorts: 1 })
+
+    await sb.markStopped()
+    assert.deepEqual(pw.resolve(host), { kind: 'stale', sandboxId: 'life-box', port: 8080 })
+    assert.equal((await sb.getExposedPorts('localhost')).ports[0].status, 'inactive')
+    assert.equal(pw.getSandbox('life-box').status, 'stopped')
+
+    await sb.markRunning()
+    assert.equal(pw.resolve(host).kind, 'upstream')
+
+    await sb.destroy()
+    assert.deepEqual(pw.resolve(host), { kind: 'denied' })
+    assert.equal(pw.getSandbox('life-box'), null)
+    assert.deepEqual(pw.resolve('example.com'), { kind: 'not_preview' })
+
+    const fresh = await sb.exposePort(8080, { hostname: 'localhost' })
+    assert.notEqual(fresh.url, url, 'exposing after destroy gives a new token')
+  })
+
+  it('lists sandboxes sorted by id', async () => {
+    const pw = new Portway()
+    await pw.sandbox('b-box', { upstreamHost: '10.0.0.2' }).exposePort(8080, { hostname: 'localhost' })
+    await pw.sandbox('a-box').markStopped()
+    assert.deepEqual(pw.sandboxes(), [
+      { id: 'a-box', upstreamHost: '127.0.0.1', status: 'stopped', exposedPorts: 0 },
+      { id: 'b-box', upstreamHost: '10.0.0.2', status: 'running', exposedPorts: 1 },
+    ])
+  })
+
+  it('keeps exposures in an SQLite file across processes, with the same URL', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portway-node-'))
+    try {
+      const store = path.join(dir, 'portway.db')
+      const script = `
+        const { Portway } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+        new Portway({ store: process.argv[1] }).sandbox('kept')
+          .exposePort(8080, { hostname: 'localhost', name: 'web' })
+          .then((e) => process.stdout.write(e.url))`
+      const run = spawnSync(process.execPath, ['-e', script, store], { encoding: 'utf8' })
+      assert.equal(run.status, 0, run.stderr)
+      const url = run.stdout
+      assert.match(url, /^http:\/\/8080-kept-[a-z0-9]{16}\.localhost\/$/)
+      const { ports } = await new Portway({ store }).sandbox('kept').getExposedPorts('localhost')
+      assert.deepEqual(ports, [{ port: 8080, url, name: 'web', status: 'active' }])
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('rejects instead of throwing: every async method returns a Promise', async () => {
+    const sb = new Portway().sandbox('box')
+    const p = sb.exposePort(80, { hostname: 'localhost' })
+    assert.ok(p instanceof Promise)
+    await assert.rejects(p, (err) => err instanceof PortwayError && err.code === 'INVALID_PORT')
+  })
+})
