@@ -1,14 +1,9 @@
 //! Connecting to a sandbox service, with a short retry window for services still starting.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, timeout};
 
@@ -77,38 +72,5 @@ pub(crate) async fn connect(
             return Err(ConnectError::NotListening(err));
         }
         sleep(RETRY_PAUSE).await;
-    }
-}
-
-/// The connector of the gateway's pooled upstream client: [`connect`] for a `http://host:port`
-/// URI.
-#[derive(Debug, Clone)]
-pub(crate) struct Connector {
-    pub retry_window: Duration,
-    pub attempt_timeout: Duration,
-}
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<TcpStream>;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ConnectError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let host = uri.host().unwrap_or_default();
-            let host = host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(host);
-            let port = uri.port_u16().unwrap_or(80);
-            connect(host, port, this.retry_window, this.attempt_timeout)
-                .await
-                .map(TokioIo::new)
-        })
     }
 }

@@ -53,7 +53,8 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
 pub(crate) struct Forwarding<'a> {
     pub upstream_port: u16,
     pub rewrite_host: bool,
-    pub preview_host: &'a str,
+    /// The preview host, for `X-Forwarded-Host`.
+    pub preview_host: Option<HeaderValue>,
     pub client: Option<SocketAddr>,
     pub proto: &'a str,
     pub websocket: bool,
@@ -98,9 +99,10 @@ pub(crate) fn to_upstream(headers: &mut HeaderMap, f: &Forwarding<'_>) {
             headers.insert(X_FORWARDED_FOR.clone(), v);
         }
     }
-    if let Ok(v) = HeaderValue::try_from(f.preview_host) {
-        headers.insert(X_FORWARDED_HOST.clone(), v);
-    }
+    match &f.preview_host {
+        Some(v) => headers.insert(X_FORWARDED_HOST.clone(), v.clone()),
+        None => headers.remove(&X_FORWARDED_HOST),
+    };
     if let Ok(v) = HeaderValue::try_from(f.proto) {
         headers.insert(X_FORWARDED_PROTO.clone(), v);
     }
@@ -147,7 +149,7 @@ mod tests {
         let f = Forwarding {
             upstream_port: 8080,
             rewrite_host: true,
-            preview_host: "8080-box-token123.localhost:8787",
+            preview_host: Some(HeaderValue::from_static("8080-box-token123.localhost:8787")),
             client: Some("127.0.0.1:5555".parse().unwrap()),
             proto: "http",
             websocket: false,

@@ -10,6 +10,7 @@ mod errors;
 mod headers;
 mod io;
 mod metrics;
+mod pool;
 mod server;
 mod websocket;
 
@@ -21,12 +22,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{ACCEPT, CONTENT_LENGTH, HOST, HeaderMap, TRANSFER_ENCODING};
 use http::{Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -38,7 +37,8 @@ pub use self::server::GatewayHandle;
 
 use self::headers::Forwarding;
 use self::io::{ConnectionGuard, Guarded, SandboxLimits, Watched};
-use crate::connect::{ConnectError, Connector};
+use self::pool::{Pooled, SendError, UpstreamPool};
+use crate::connect::ConnectError;
 use crate::portway::Portway;
 use crate::registry::{Resolution, Upstream};
 
@@ -74,7 +74,7 @@ pub struct Gateway {
 struct Inner {
     portway: Portway,
     config: GatewayConfig,
-    client: Client<Connector, Body>,
+    pool: Arc<UpstreamPool>,
     metrics: Arc<Metrics>,
     limits: Arc<SandboxLimits>,
     /// Cancelled when a graceful shutdown begins.
@@ -88,23 +88,18 @@ struct Inner {
 impl Gateway {
     pub(crate) fn new(portway: Portway, config: GatewayConfig) -> crate::Result<Gateway> {
         config.validate()?;
-        let connector = Connector {
-            retry_window: config.connect_retry_window,
-            attempt_timeout: config.connect_timeout,
-        };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(config.upstream_pool_size)
-            .pool_idle_timeout(config.upstream_pool_idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .set_host(false)
-            .build(connector);
+        let pool = UpstreamPool::new(
+            config.upstream_pool_size,
+            config.upstream_pool_idle_timeout,
+            config.connect_retry_window,
+            config.connect_timeout,
+        );
         Ok(Gateway {
             inner: Arc::new(Inner {
                 portway,
                 limits: SandboxLimits::new(config.max_connections_per_sandbox),
                 config,
-                client,
+                pool,
                 metrics: Arc::new(Metrics::default()),
                 graceful: CancellationToken::new(),
                 kill: CancellationToken::new(),
@@ -130,7 +125,21 @@ impl Gateway {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        match self.proxy_to_sandbox(req).await {
+        let client = req.extensions().get::<ClientAddr>().map(|c| c.0);
+        self.handle_from(req, client).await
+    }
+
+    /// [`Gateway::handle`] for a client whose address is known (the gateway's own listener).
+    pub(crate) async fn handle_from<B>(
+        &self,
+        req: Request<B>,
+        client: Option<SocketAddr>,
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match self.proxy(req, client).await {
             Ok(res) => res,
             Err(req) => self.refuse(GatewayRefusal::NotFound, &req),
         }
@@ -139,6 +148,19 @@ impl Gateway {
     /// Answers a request for a preview host; gives the request back (`Err`) when its host is
     /// not a preview host of this gateway, for the host application's own routes.
     pub async fn proxy_to_sandbox<B>(&self, req: Request<B>) -> Result<Response<Body>, Request<B>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let client = req.extensions().get::<ClientAddr>().map(|c| c.0);
+        self.proxy(req, client).await
+    }
+
+    async fn proxy<B>(
+        &self,
+        req: Request<B>,
+        client: Option<SocketAddr>,
+    ) -> Result<Response<Body>, Request<B>>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -166,9 +188,9 @@ impl Gateway {
             return Ok(self.refuse(GatewayRefusal::SandboxConnectionLimit, &req));
         };
         let res = if headers::is_websocket_upgrade(req.headers()) && req.method() == Method::GET {
-            websocket::forward(self, req, upstream, permit).await
+            websocket::forward(self, req, upstream, permit, client).await
         } else {
-            self.forward(req, upstream, permit).await
+            self.forward(req, upstream, permit, client).await
         };
         self.inner.metrics.response(res.status().as_u16());
         Ok(res)
@@ -179,17 +201,23 @@ impl Gateway {
         why.response(req.headers())
     }
 
-    fn forwarding<'a, B>(
-        &'a self,
-        req: &'a Request<B>,
+    fn forwarding<B>(
+        &self,
+        req: &Request<B>,
         upstream: &Upstream,
         websocket: bool,
-    ) -> Forwarding<'a> {
+        client: Option<SocketAddr>,
+    ) -> Forwarding<'_> {
+        // The Host header's own value when the host came from it (no copy).
+        let preview_host = match req.uri().authority() {
+            None => req.headers().get(HOST).cloned(),
+            Some(_) => request_host(req).and_then(|h| http::HeaderValue::try_from(h).ok()),
+        };
         Forwarding {
             upstream_port: upstream.port,
             rewrite_host: self.inner.config.rewrite_host,
-            preview_host: request_host(req).unwrap_or_default(),
-            client: req.extensions().get::<ClientAddr>().map(|c| c.0),
+            preview_host,
+            client,
             proto: self
                 .inner
                 .config
@@ -205,21 +233,31 @@ impl Gateway {
         req: Request<B>,
         upstream: Upstream,
         permit: io::SandboxPermit,
+        client: Option<SocketAddr>,
     ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let mut headers = req.headers().clone();
-        headers::to_upstream(&mut headers, &self.forwarding(&req, &upstream, false));
-        let uri = match upstream_uri(&upstream, req.uri()) {
-            Some(uri) => uri,
-            None => return GatewayRefusal::BadRequest.response(req.headers()),
+        // The gateway's own answers only look at `Accept` (JSON or HTML).
+        let accept = req.headers().get(ACCEPT).cloned();
+        let refuse = |why: GatewayRefusal| {
+            let mut h = HeaderMap::new();
+            if let Some(a) = &accept {
+                h.insert(ACCEPT, a.clone());
+            }
+            why.response(&h)
         };
-        let client_headers = req.headers().clone();
+        let uri = match origin_form(req.uri()) {
+            Some(uri) => uri,
+            None => return refuse(GatewayRefusal::BadRequest),
+        };
+        let forwarding = self.forwarding(&req, &upstream, false, client);
         let (mut parts, body) = req.into_parts();
-        parts.headers = headers;
-        parts.uri = uri;
+        headers::to_upstream(&mut parts.headers, &forwarding);
+        if let Some(uri) = uri {
+            parts.uri = uri;
+        }
         parts.version = Version::HTTP_11;
         let (body, client_body_failed) = Watched::new(body);
         let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
@@ -227,21 +265,27 @@ impl Gateway {
         let start = Instant::now();
         let sent = tokio::time::timeout(
             self.inner.config.response_timeout,
-            self.inner.client.request(upstream_req),
+            self.inner
+                .pool
+                .send(&upstream.host, upstream.port, upstream_req),
         );
-        let res = match sent.await {
-            Ok(Ok(res)) => res,
+        let (res, lease) = match sent.await {
+            Ok(Ok(pair)) => pair,
             // A malformed request body (a bad chunk size) is the client's fault, not the sandbox's.
             Ok(Err(_)) if client_body_failed.load(std::sync::atomic::Ordering::Relaxed) => {
-                return GatewayRefusal::BadRequest.response(&client_headers);
+                return refuse(GatewayRefusal::BadRequest);
             }
-            Ok(Err(e)) => return classify(&e).response(&client_headers),
-            Err(_) => return GatewayRefusal::UpstreamTimeout.response(&client_headers),
+            Ok(Err(SendError::Connect(e))) => return refuse(classify(&e)),
+            Ok(Err(SendError::Upstream(e))) => {
+                tracing::debug!(error = %e, "the sandbox's answer failed");
+                return refuse(GatewayRefusal::UpstreamError);
+            }
+            Err(_) => return refuse(GatewayRefusal::UpstreamTimeout),
         };
         self.inner.metrics.upstream_latency(start.elapsed());
         let (mut parts, body) = res.into_parts();
         headers::to_client(&mut parts.headers, false);
-        let body = Guarded::new(body.map_err(BoxError::from), permit);
+        let body = Guarded::new(Pooled::new(body, lease).map_err(BoxError::from), permit);
         Response::from_parts(parts, BodyExt::boxed_unsync(body))
     }
 
@@ -250,20 +294,12 @@ impl Gateway {
     }
 }
 
-/// Chooses the 5xx for an upstream client error.
-fn classify(e: &hyper_util::client::legacy::Error) -> GatewayRefusal {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(c) = err.downcast_ref::<ConnectError>() {
-            return match c {
-                ConnectError::NotListening(_) => GatewayRefusal::PortNotListening,
-                ConnectError::Timeout => GatewayRefusal::UpstreamTimeout,
-                ConnectError::Other(_) => GatewayRefusal::PortNotListening,
-            };
-        }
-        source = err.source();
+/// Chooses the 5xx for a failed connect.
+fn classify(e: &ConnectError) -> GatewayRefusal {
+    match e {
+        ConnectError::NotListening(_) | ConnectError::Other(_) => GatewayRefusal::PortNotListening,
+        ConnectError::Timeout => GatewayRefusal::UpstreamTimeout,
     }
-    GatewayRefusal::UpstreamError
 }
 
 /// The host a request is for: the authority of an absolute-form target (which RFC 9112 says
@@ -275,15 +311,17 @@ fn request_host<B>(req: &Request<B>) -> Option<&str> {
     }
 }
 
-fn upstream_uri(upstream: &Upstream, original: &Uri) -> Option<Uri> {
-    let pq = original.path_and_query().map_or("/", |pq| pq.as_str());
-    let host = &*upstream.host;
-    let uri = if host.contains(':') {
-        format!("http://[{host}]:{}{pq}", upstream.port)
-    } else {
-        format!("http://{host}:{}{pq}", upstream.port)
-    };
-    uri.parse().ok()
+/// The request target sent upstream: the path and query (origin form). `Some(None)` when the
+/// client's target already is just that, `None` when it has no path to send.
+fn origin_form(original: &Uri) -> Option<Option<Uri>> {
+    if original.scheme().is_none() && original.authority().is_none() {
+        return Some(None);
+    }
+    let pq = original
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    Uri::builder().path_and_query(pq).build().ok().map(Some)
 }
 
 /// The gateway as a tower `Service`: every request gets an answer, forwarded or refused (404

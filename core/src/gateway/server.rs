@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
+use super::Gateway;
 use super::errors::GatewayRefusal;
 use super::io::{Activity, Tracked};
-use super::{ClientAddr, Gateway};
 use crate::error::{Error, Result};
 
 /// A running gateway. Closing it (or dropping it) stops it: [`GatewayHandle::shutdown`]
@@ -194,12 +194,11 @@ where
     let io = TokioIo::new(Tracked::new(stream, activity.clone()));
     let service_gateway = gateway.clone();
     let service_activity = activity.clone();
-    let service = service_fn(move |mut req| {
+    let service = service_fn(move |req| {
         let gateway = service_gateway.clone();
         let waiting = service_activity.awaiting_head();
-        req.extensions_mut().insert(ClientAddr(peer));
         async move {
-            let res = gateway.handle(req).await;
+            let res = gateway.handle_from(req, Some(peer)).await;
             drop(waiting);
             Ok::<_, Infallible>(res)
         }

@@ -36,6 +36,7 @@ pub(super) async fn forward<B>(
     mut req: Request<B>,
     upstream: Upstream,
     permit: SandboxPermit,
+    client: Option<std::net::SocketAddr>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -44,7 +45,7 @@ where
     let config = &gw.inner.config;
     let client_upgrade = hyper::upgrade::on(&mut req);
     let mut headers = req.headers().clone();
-    headers::to_upstream(&mut headers, &gw.forwarding(&req, &upstream, true));
+    headers::to_upstream(&mut headers, &gw.forwarding(&req, &upstream, true, client));
     let path = req
         .uri()
         .path_and_query()

@@ -1,0 +1,245 @@
+//! The upstream connection pool: idle keep-alive HTTP/1.1 connections per sandbox
+//! `host:port`, taken for one request and given back when the response body has been read to
+//! its end.
+//!
+//! Lighter than hyper-util's general client: no URI to build or hash per request, and a
+//! connection goes back to the pool from the response body itself at its end, not from a
+//! task spawned per request to wait for that.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+use super::Body;
+use crate::connect::{ConnectError, connect};
+
+type Key = (Arc<str>, u16);
+
+/// Why a request could not be forwarded.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// No connection to the sandbox service.
+    Connect(ConnectError),
+    /// The connection failed or the answer was not HTTP.
+    Upstream(hyper::Error),
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: SendRequest<Body>,
+    since: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct UpstreamPool {
+    max_idle: usize,
+    idle_timeout: Duration,
+    retry_window: Duration,
+    connect_timeout: Duration,
+    idle: Mutex<HashMap<Key, Vec<Idle>>>,
+    /// Whether the task that closes connections idle for too long runs.
+    sweeping: std::sync::atomic::AtomicBool,
+}
+
+impl UpstreamPool {
+    pub fn new(
+        max_idle: usize,
+        idle_timeout: Duration,
+        retry_window: Duration,
+        connect_timeout: Duration,
+    ) -> Arc<UpstreamPool> {
+        Arc::new(UpstreamPool {
+            max_idle,
+            idle_timeout,
+            retry_window,
+            connect_timeout,
+            idle: Mutex::new(HashMap::new()),
+            sweeping: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Vec<Idle>>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle connection to `host:port` that is still open, if there is one.
+    fn take_idle(&self, host: &Arc<str>, port: u16) -> Option<SendRequest<Body>> {
+        let mut idle = self.lock();
+        let list = idle.get_mut(&(host.clone(), port))?;
+        let fresh_after = Instant::now().checked_sub(self.idle_timeout);
+        while let Some(c) = list.pop() {
+            if !c.sender.is_closed() && fresh_after.is_none_or(|t| c.since > t) {
+                return Some(c.sender);
+            }
+        }
+        None
+    }
+
+    fn give_back(self: &Arc<Self>, key: Key, sender: SendRequest<Body>) {
+        if sender.is_closed() {
+            return;
+        }
+        {
+            let mut idle = self.lock();
+            let list = idle.entry(key).or_default();
+            if list.len() >= self.max_idle {
+                return;
+            }
+            list.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+        if !self
+            .sweeping
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(sweep(Arc::downgrade(self), self.idle_timeout));
+        }
+    }
+
+    async fn open(&self, host: &str, port: u16) -> Result<SendRequest<Body>, SendError> {
+        let stream = connect(host, port, self.retry_window, self.connect_timeout)
+            .await
+            .map_err(SendError::Connect)?;
+        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(SendError::Upstream)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    /// Sends `req` to `host:port` on an idle connection, or a new one. A request that an idle
+    /// connection could not take (closed by the sandbox meanwhile) is sent on a new one.
+    pub async fn send(
+        self: &Arc<Self>,
+        host: &Arc<str>,
+        port: u16,
+        mut req: Request<Body>,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        while let Some(mut sender) = self.take_idle(host, port) {
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(req).await {
+                Ok(res) => return Ok((res, self.lease(host, port, sender))),
+                Err(mut e) => match e.take_message() {
+                    Some(back) => req = back,
+                    None => return Err(SendError::Upstream(e.into_error())),
+                },
+            }
+        }
+        let mut sender = self.open(host, port).await?;
+        let res = sender
+            .send_request(req)
+            .await
+            .map_err(SendError::Upstream)?;
+        Ok((res, self.lease(host, port, sender)))
+    }
+
+    fn lease(self: &Arc<Self>, host: &Arc<str>, port: u16, sender: SendRequest<Body>) -> Lease {
+        Lease {
+            pool: self.clone(),
+            key: Some((host.clone(), port)),
+            sender: Some(sender),
+        }
+    }
+}
+
+/// Closes the connections that have been idle longer than the timeout, until the pool is gone.
+async fn sweep(pool: Weak<UpstreamPool>, idle_timeout: Duration) {
+    let every = idle_timeout.clamp(Duration::from_millis(100), Duration::from_secs(30));
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(pool) = pool.upgrade() else { return };
+        let Some(limit) = Instant::now().checked_sub(idle_timeout) else {
+            continue;
+        };
+        pool.lock().retain(|_, list| {
+            list.retain(|c| c.since > limit && !c.sender.is_closed());
+            !list.is_empty()
+        });
+    }
+}
+
+/// A connection in use by one response; back to the pool when the response body was read
+/// to its end, closed otherwise.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    pool: Arc<UpstreamPool>,
+    key: Option<Key>,
+    sender: Option<SendRequest<Body>>,
+}
+
+impl Lease {
+    fn release(&mut self, finished: bool) {
+        if let (true, Some(key), Some(sender)) = (finished, self.key.take(), self.sender.take()) {
+            self.pool.give_back(key, sender);
+        }
+        self.sender = None;
+    }
+}
+
+pin_project! {
+    /// A sandbox's response body that gives its connection back at its end.
+    pub(crate) struct Pooled {
+        #[pin]
+        inner: Incoming,
+        lease: Lease,
+    }
+
+    impl PinnedDrop for Pooled {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let finished = http_body::Body::is_end_stream(&*this.inner);
+            this.lease.release(finished);
+        }
+    }
+}
+
+impl Pooled {
+    pub fn new(inner: Incoming, lease: Lease) -> Pooled {
+        Pooled { inner, lease }
+    }
+}
+
+impl http_body::Body for Pooled {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.project();
+        let res = this.inner.poll_frame(cx);
+        match &res {
+            Poll::Ready(None) => this.lease.release(true),
+            Poll::Ready(Some(Err(_))) => this.lease.release(false),
+            _ => {}
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
