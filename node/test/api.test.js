@@ -66,6 +66,24 @@ describe('parity with tests/api/parity.json', () => {
     assert.equal(esm.default, portway)
   })
 
+  it('works in worker threads, each with its own PortwayError', async () => {
+    const { Worker } = require('node:worker_threads')
+    const code = `
+      const { parentPort } = require('node:worker_threads')
+      const p = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+      let sync
+      try { p.validatePort(80) } catch (e) { sync = e instanceof p.PortwayError && e.code }
+      new p.Portway().sandbox('box').exposePort(1, { hostname: 'localhost' })
+        .catch((e) => parentPort.postMessage([sync, e instanceof p.PortwayError && e.code]))`
+    const worker = new Worker(code, { eval: true })
+    const got = await new Promise((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+    await worker.terminate()
+    assert.deepEqual(got, ['INVALID_PORT', 'INVALID_PORT'])
+  })
+
   it('has the version of the Rust workspace', () => {
     const cargo = fs.readFileSync(path.join(REPO, 'Cargo.toml'), 'utf8')
     const version = /\[workspace\.package\][^[]*?\nversion = "([^"]+)"/.exec(cargo)[1]
