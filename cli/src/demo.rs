@@ -39,31 +39,30 @@ pub async fn start_service() -> std::io::Result<SocketAddr> {
 
 /// `/ws` echoes WebSocket messages; everything else says hello and shows the request.
 async fn sample(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    if req.uri().path() == "/ws" {
-        if let Some(key) = req.headers().get("sec-websocket-key").cloned() {
-            let upgrade = hyper::upgrade::on(&mut req);
-            tokio::spawn(async move {
-                if let Ok(io) = upgrade.await {
-                    let mut ws =
-                        WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, None)
-                            .await;
-                    while let Some(Ok(msg)) = ws.next().await {
-                        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
-                            break;
-                        }
+    if req.uri().path() == "/ws"
+        && let Some(key) = req.headers().get("sec-websocket-key").cloned()
+    {
+        let upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(io) = upgrade.await {
+                let mut ws =
+                    WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, None).await;
+                while let Some(Ok(msg)) = ws.next().await {
+                    if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                        break;
                     }
                 }
-            });
-            let mut res = Response::new(Full::new(Bytes::new()));
-            *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-            let h = res.headers_mut();
-            h.insert("connection", HeaderValue::from_static("upgrade"));
-            h.insert("upgrade", HeaderValue::from_static("websocket"));
-            if let Ok(v) = HeaderValue::try_from(derive_accept_key(key.as_bytes())) {
-                h.insert("sec-websocket-accept", v);
             }
-            return Ok(res);
+        });
+        let mut res = Response::new(Full::new(Bytes::new()));
+        *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = res.headers_mut();
+        h.insert("connection", HeaderValue::from_static("upgrade"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        if let Ok(v) = HeaderValue::try_from(derive_accept_key(key.as_bytes())) {
+            h.insert("sec-websocket-accept", v);
         }
+        return Ok(res);
     }
     let header = |name: &str| {
         req.headers()
