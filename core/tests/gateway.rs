@@ -777,3 +777,47 @@ async fn exposure_changes_apply_to_the_next_request() {
     sb.unexpose_port(up.port()).await.unwrap();
     assert_eq!(get(gw.local_addr(), &rotated, "/echo").await.status, 404);
 }
+
+#[tokio::test]
+async fn an_idle_websocket_session_is_closed_and_a_busy_one_is_not() {
+    let up = start_upstream().await;
+    let config = GatewayConfig {
+        ws_idle_timeout: Duration::from_millis(600),
+        ..Default::default()
+    };
+    let (p, gw) = gateway_with(config).await;
+    let host = expose(&p, "box", up.port()).await;
+
+    // A message every 200 ms keeps the session open past the idle timeout.
+    let mut busy = ws_client(gw.local_addr(), &host, "/ws").await.unwrap();
+    for i in 0..8 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        busy.send(Message::Text(format!("ping {i}").into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            busy.next().await.unwrap().unwrap(),
+            Message::Text(format!("ping {i}").into())
+        );
+    }
+
+    // A silent one is closed with 1001 once the timeout has passed, not before.
+    let mut idle = ws_client(gw.local_addr(), &host, "/ws").await.unwrap();
+    let t = tokio::time::Instant::now();
+    let f = loop {
+        match idle.next().await {
+            Some(Ok(Message::Close(f))) => break f.unwrap(),
+            Some(Ok(_)) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert!(
+        t.elapsed() >= Duration::from_millis(550),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        (u16::from(f.code), f.reason.as_str()),
+        (1001, "idle timeout")
+    );
+}

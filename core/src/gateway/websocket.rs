@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
@@ -175,7 +175,13 @@ async fn relay(
             Some(close_frame(CloseCode::Away, reason)),
         )
     };
-    let mut deadline = Instant::now() + idle;
+    // One timer for the whole session, re-armed only when it fires: a message costs a clock
+    // read, not a timer registration.
+    let mut last = Instant::now();
+    let idle_timer = tokio::time::sleep_until(last + idle);
+    tokio::pin!(idle_timer);
+    let shutdown = shutdown.cancelled();
+    tokio::pin!(shutdown);
     let ending: Ending = loop {
         tokio::select! {
             msg = client.next() => match msg {
@@ -207,10 +213,16 @@ async fn relay(
                 Some(Err(e)) => break (Some(sandbox_failed()), error_close(&e)),
                 None => break (Some(sandbox_failed()), None),
             },
-            _ = sleep_until(deadline) => break both("idle timeout"),
-            _ = shutdown.cancelled() => break both("gateway shutting down"),
+            _ = &mut idle_timer => {
+                if last.elapsed() >= idle {
+                    break both("idle timeout");
+                }
+                idle_timer.as_mut().reset(last + idle);
+                continue;
+            }
+            _ = &mut shutdown => break both("gateway shutting down"),
         }
-        deadline = Instant::now() + idle;
+        last = Instant::now();
     };
     // Finish the closing handshakes, bounded: send what each side must be told, then read
     // until each socket has seen its peer's close (the socket answers a close by itself).
