@@ -306,6 +306,8 @@ export declare class WebSocket {
    * a reason that is too long.
    */
   close(code?: number | undefined | null, reason?: string | undefined | null): Promise<void>
+  /** `close()` with 1000, for `await using ws = await sandbox.wsConnect(port)`. */
+  [globalThis.Symbol.asyncDispose](): Promise<void>
   /**
    * The messages, for `for await (const msg of ws)`: strings for text, `Buffer`s for
    * binary, until the connection closes.

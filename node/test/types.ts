@@ -74,6 +74,10 @@ export async function usesEverything(): Promise<void> {
   const closeCode: number | null = ws.closeCode
   const closeReason: string | null = ws.closeReason
   await ws.close(4001, 'bye')
+  {
+    await using disposed: WebSocket = await sandbox.wsConnect(port)
+    await disposed.send('closed at the end of this block')
+  }
 
   await sandbox.markStopped()
   await sandbox.markRunning()

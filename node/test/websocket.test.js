@@ -71,6 +71,15 @@ describe('wsConnect to a ws echo server', () => {
     await ws.close(4001, 'again') // harmless
   })
 
+  it('closes with 1000 through Symbol.asyncDispose (what `await using` calls)', async () => {
+    const ws = await sandbox.wsConnect(echo.port)
+    const before = echo.closes.length
+    await ws[Symbol.asyncDispose]()
+    assert.equal(ws.closed, true)
+    await waitFor(() => echo.closes.length > before)
+    assert.equal(echo.closes.at(-1).code, 1000)
+  })
+
   it('offers subprotocols and extra headers', async () => {
     const ws = await sandbox.wsConnect(echo.port, {
       subprotocols: ['chat', 'superchat'],

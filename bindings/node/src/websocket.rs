@@ -129,6 +129,12 @@ impl WebSocket {
         )
     }
 
+    /// `close()` with 1000, for `await using ws = await sandbox.wsConnect(port)`.
+    #[napi(well_known_symbol = "asyncDispose", ts_return_type = "Promise<void>")]
+    pub fn async_dispose<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        self.close(env, None, None)
+    }
+
     /// The messages, for `for await (const msg of ws)`: strings for text, `Buffer`s for
     /// binary, until the connection closes.
     #[napi(
