@@ -63,7 +63,7 @@ describe('handles and the process', () => {
       `
       const { Portway } = require(${PKG})
       new Portway().serve({ listen: '127.0.0.1:0' }).then((g) => { globalThis.g = g; console.log('listening') })`,
-      { killAfterMs: 1500 },
+      { killAfterMs: 3000 },
     )
     assert.match(r.stdout, /listening/)
     assert.equal(r.signal, 'SIGKILL', 'still running when killed')
@@ -99,7 +99,7 @@ describe('handles and the process', () => {
     )
     exitedByItself(r)
     assert.match(r.stdout, /hi/)
-    assert.ok(echo.closes.some((c) => c.code === 4001 && c.reason === 'bye'))
+    await waitFor(() => echo.closes.some((c) => c.code === 4001 && c.reason === 'bye'))
   })
 
   it('releases collected handles: the gateway stops, the WebSocket closes, the store file is free', async () => {
