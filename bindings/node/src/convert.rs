@@ -88,6 +88,17 @@ pub(crate) fn integer(
     }
 }
 
+/// A whole number, any size (the core checks the range: a reserved port, a token length, a
+/// close code); a fraction, NaN or an infinity is refused here.
+pub(crate) fn whole(name: &str, value: f64, bad: fn(String) -> Error) -> portway::Result<i64> {
+    if value.fract() == 0.0 {
+        // Saturates past i64's range, which the core then refuses as out of range.
+        Ok(value as i64)
+    } else {
+        Err(bad(format!("{name} must be a whole number (got {value})")))
+    }
+}
+
 /// A duration given in milliseconds (finite, not negative; fractions allowed).
 pub(crate) fn millis(name: &str, ms: f64, bad: fn(String) -> Error) -> portway::Result<Duration> {
     if ms.is_finite() && ms >= 0.0 {

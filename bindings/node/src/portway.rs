@@ -217,15 +217,7 @@ fn build(o: PortwayOptions) -> portway::Result<portway::Portway> {
     if let Some(ports) = o.reserved_ports {
         let ports = ports
             .into_iter()
-            .map(|p| {
-                convert::integer(
-                    "a reserved port",
-                    p,
-                    i64::MIN,
-                    i64::MAX,
-                    Error::InvalidConfig,
-                )
-            })
+            .map(|p| convert::whole("a reserved port", p, Error::InvalidConfig))
             .collect::<portway::Result<Vec<_>>>()?;
         b = b.reserved_ports(ports);
     }
@@ -239,13 +231,7 @@ fn build(o: PortwayOptions) -> portway::Result<portway::Portway> {
         b = b.normalize_id(on);
     }
     if let Some(len) = o.min_token_length {
-        let len = convert::integer(
-            "minTokenLength",
-            len,
-            i64::MIN,
-            i64::MAX,
-            Error::InvalidConfig,
-        )?;
+        let len = convert::whole("minTokenLength", len, Error::InvalidConfig)?;
         b = b.min_token_length(len);
     }
     if let Some(gateway) = o.gateway {

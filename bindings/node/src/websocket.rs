@@ -113,12 +113,13 @@ impl WebSocket {
         code: Option<f64>,
         reason: Option<String>,
     ) -> Result<PromiseRaw<'env, ()>> {
-        let code = match code {
+        let code = match code.map(|c| {
+            convert::whole("close code", c, Error::InvalidArgument)
+                .and_then(portway::validate_close_code)
+        }) {
             None => 1000,
-            Some(c) => match convert::integer("close code", c, 0, 65535, Error::InvalidArgument) {
-                Ok(c) => c as u16,
-                Err(e) => return crate::rejected(env, e),
-            },
+            Some(Ok(c)) => c,
+            Some(Err(e)) => return crate::rejected(env, e),
         };
         let reason = reason.unwrap_or_default();
         let inner = self.inner.clone();
