@@ -35,6 +35,7 @@ export type ErrorCode =
  * }
  */
 export declare class PortwayError extends Error {
+  /** Portway builds these itself; constructing one is for tests and wrappers. */
   constructor(message: string, code: ErrorCode)
   /** Always `'PortwayError'`. */
   readonly name: 'PortwayError'

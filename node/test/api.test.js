@@ -91,6 +91,21 @@ describe('parity with tests/api/parity.json', () => {
   })
 })
 
+describe('index.d.ts', () => {
+  it('has a doc comment on every public name', () => {
+    const lines = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8').split('\n')
+    const undocumented = []
+    for (const [i, line] of lines.entries()) {
+      const declaration = /^export (declare )?(class|function|const|interface|type) /.test(line)
+      const member = /^  (get |readonly |constructor\(|\[globalThis\.Symbol|[a-zA-Z_]+[?(:])/.test(line)
+      if (!declaration && !member) continue
+      const previous = lines[i - 1].trim()
+      if (!previous.endsWith('*/')) undocumented.push(`${i + 1}: ${line.trim()}`)
+    }
+    assert.deepEqual(undocumented, [])
+  })
+})
+
 describe('pure functions', () => {
   it('build and parse preview URLs', () => {
     const url = portway.buildPreviewUrl(8080, 'my-box', 'token123', 'localhost:8787')
