@@ -24,6 +24,7 @@ serve:
 
 ## Formatting and clippy, warnings as errors.
 lint:
+	scripts/readme.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
