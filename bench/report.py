@@ -221,12 +221,13 @@ def main():
         names = {
             "build_preview_url": "build a preview URL",
             "parse_preview_host": "parse a host",
-            "resolve_100k_ports": "route lookup (`Portway::resolve`), 100,000 ports exposed",
+            "resolve_100k_ports": "route lookup (`Portway::resolve`), 100,000 ports exposed, in exposure order",
+            "resolve_100k_ports_scattered": "route lookup, 100,000 ports exposed, scattered order",
             "resolve_100k_ports_wrong_token": "route lookup, wrong token, 100,000 ports exposed",
         }
         for k, label in names.items():
             if k in crit:
-                w(f"| {label} | Rust (criterion median) | {fmt(crit[k], 1)} ns |")
+                w(f"| {label} | Rust (criterion median, CPU time) | {fmt(crit[k], 1)} ns |")
         for lang in ("python", "node"):
             for fn in ("build_preview_url", "parse_preview_host"):
                 ms = [r["m"] for r in binding_rows if r["target"] == lang and r.get("fn") == fn]
@@ -238,10 +239,12 @@ def main():
                 elif crit:
                     w(f"| {names[fn]} | {lang.capitalize()} | pending (package not built) |")
                     targets.append((f"{lang.capitalize()} {fn} ≤ 0.5 µs per call", "pending", None))
-        if "resolve_100k_ports" in crit:
-            ns = crit["resolve_100k_ports"]
-            targets.append(("Route lookup ≤ 100 ns with 100,000 ports exposed (Rust)",
-                            f"{fmt(ns, 1)} ns", ns <= 100))
+        for k, order in (("resolve_100k_ports", "exposure order"),
+                         ("resolve_100k_ports_scattered", "scattered order")):
+            if k in crit:
+                ns = crit[k]
+                targets.append((f"Route lookup ≤ 100 ns with 100,000 ports exposed (Rust, {order})",
+                                f"{fmt(ns, 1)} ns", ns <= 100))
         w("")
 
     w("## Targets (issue 7)")

@@ -31,6 +31,8 @@ pub(crate) struct RouteRef<'a> {
     pub port: u16,
     pub sandbox_id: &'a str,
     pub token: &'a str,
+    /// `{port}-{sandbox_id}`, the label without its token.
+    pub port_and_id: &'a str,
 }
 
 impl RouteRef<'_> {
@@ -104,6 +106,22 @@ impl Rules {
         check_domain: bool,
         f: impl FnOnce(RouteRef<'_>) -> R,
     ) -> Option<R> {
+        self.with_route_shape(host, check_domain, |r| {
+            self.route_is_valid(&r).then(|| f(r))
+        })
+        .flatten()
+    }
+
+    /// Like [`Rules::with_route`], but the port and sandbox id handed to `f` have only been
+    /// checked for their shape (digits; `[a-z0-9_]` token), not against the port and id
+    /// rules: the gateway looks a route up first and validates only when it is not exposed
+    /// (an exposed route passed the rules when it was exposed). See [`Rules::route_is_valid`].
+    pub(crate) fn with_route_shape<R>(
+        &self,
+        host: &str,
+        check_domain: bool,
+        f: impl FnOnce(RouteRef<'_>) -> R,
+    ) -> Option<R> {
         let host = strip_port(host)?;
         let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(host.to_ascii_lowercase())
@@ -115,34 +133,39 @@ impl Rules {
         if rest.is_empty() || (check_domain && !self.domains.iter().any(|d| d == rest)) {
             return None;
         }
-        self.parse_label(label).map(f)
+        split_label(label).map(f)
     }
 
-    fn parse_label<'a>(&self, label: &'a str) -> Option<RouteRef<'a>> {
-        // No DNS name has a longer label, and no URL Portway builds does (found by fuzzing).
-        if label.len() > MAX_LABEL_LENGTH {
-            return None;
-        }
-        let (port, rest) = label.split_once('-')?;
-        let (sandbox_id, token) = rest.rsplit_once('-')?;
-        if !(4..=5).contains(&port.len())
-            || port.starts_with('0')
-            || !port.bytes().all(|b| b.is_ascii_digit())
-            || token.len() > MAX_TOKEN_LENGTH
-            || !is_token_format(token)
-        {
-            return None;
-        }
-        let port = self.validate_port(port.parse().ok()?).ok()?;
-        match self.check_sandbox_id(sandbox_id).ok()? {
-            Cow::Borrowed(sandbox_id) => Some(RouteRef {
-                port,
-                sandbox_id,
-                token,
-            }),
-            Cow::Owned(_) => None,
-        }
+    /// Whether a route's port and sandbox id pass the rules (the id as it is, lowercase).
+    pub(crate) fn route_is_valid(&self, r: &RouteRef<'_>) -> bool {
+        self.validate_port(i64::from(r.port)).is_ok()
+            && matches!(self.check_sandbox_id(r.sandbox_id), Ok(Cow::Borrowed(_)))
     }
+}
+
+/// Splits the first label of a preview host into port, sandbox id and token, checking only
+/// their shape.
+fn split_label(label: &str) -> Option<RouteRef<'_>> {
+    // No DNS name has a longer label, and no URL Portway builds does (found by fuzzing).
+    if label.len() > MAX_LABEL_LENGTH {
+        return None;
+    }
+    let (port, rest) = label.split_once('-')?;
+    let (sandbox_id, token) = rest.rsplit_once('-')?;
+    if !(4..=5).contains(&port.len())
+        || port.starts_with('0')
+        || !port.bytes().all(|b| b.is_ascii_digit())
+        || token.len() > MAX_TOKEN_LENGTH
+        || !is_token_format(token)
+    {
+        return None;
+    }
+    Some(RouteRef {
+        port: port.parse().ok()?,
+        sandbox_id,
+        token,
+        port_and_id: &label[..label.len() - token.len() - 1],
+    })
 }
 
 /// The URL for already-validated parts; checks only the lengths DNS imposes.

@@ -5,7 +5,10 @@
 //! after the store has made it durable, so a failed write changes nothing. Readers (the
 //! gateway) take a read lock on the index alone.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::error::{Error, Result};
@@ -14,6 +17,8 @@ use crate::preview_url::preview_url;
 use crate::rules::Rules;
 use crate::store::now_ms;
 use crate::store::{Change, ExposureRecord, SandboxStatus, Store};
+use subtle::ConstantTimeEq;
+
 use crate::token::{generate_token, tokens_equal};
 
 /// What the gateway should do with a request, decided from its Host header.
@@ -85,7 +90,226 @@ pub(crate) struct PortEntry {
     pub created_at_ms: i64,
 }
 
-type Index = HashMap<Arc<str>, SandboxEntry>;
+/// Every sandbox by id (what the API reads and writes), and the gateway's flat route table
+/// derived from it, changed together under one lock.
+#[derive(Debug, Default)]
+struct Index {
+    sandboxes: HashMap<Arc<str>, SandboxEntry>,
+    routes: HashMap<RouteKey, RouteEntry, RouteHasher>,
+}
+
+impl Deref for Index {
+    type Target = HashMap<Arc<str>, SandboxEntry>;
+    fn deref(&self) -> &Self::Target {
+        &self.sandboxes
+    }
+}
+
+impl DerefMut for Index {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.sandboxes
+    }
+}
+
+impl Index {
+    /// Makes the route of `port` match the sandbox's entry (or removes it).
+    fn sync_route(&mut self, id: &str, port: u16) {
+        let key = RouteKey::new(port, id);
+        let Some((id, sb)) = self.sandboxes.get_key_value(id) else {
+            self.routes.remove(key.as_bytes());
+            return;
+        };
+        match sb.ports.get(&port) {
+            Some(e) => {
+                let route = RouteEntry::new(id, sb, port, &e.token);
+                self.routes.insert(key, route);
+            }
+            None => {
+                self.routes.remove(key.as_bytes());
+            }
+        }
+    }
+
+    /// Makes every route of a sandbox match its entry (status or upstream changed).
+    fn sync_sandbox(&mut self, id: &str) {
+        let ports: Vec<u16> = self
+            .sandboxes
+            .get(id)
+            .map(|s| s.ports.keys().copied().collect())
+            .unwrap_or_default();
+        for port in ports {
+            self.sync_route(id, port);
+        }
+    }
+}
+
+/// The longest `{port}-{sandbox_id}`: five digits, a hyphen, 63 characters.
+const ROUTE_KEY_MAX: usize = 5 + 1 + crate::sandbox_id::MAX_SANDBOX_ID_LENGTH;
+
+/// `{port}-{sandbox_id}`, the first label of a preview host without its token, stored inline
+/// so that a lookup reads no other memory than the table's.
+#[derive(Clone, Copy)]
+struct RouteKey {
+    len: u8,
+    bytes: [u8; ROUTE_KEY_MAX],
+}
+
+impl RouteKey {
+    fn new(port: u16, id: &str) -> RouteKey {
+        let mut key = RouteKey {
+            len: 0,
+            bytes: [0; ROUTE_KEY_MAX],
+        };
+        let mut digits = [0u8; 5];
+        let mut n = port;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &b in digits[i..].iter().chain(b"-").chain(id.as_bytes()) {
+            if usize::from(key.len) < ROUTE_KEY_MAX {
+                key.bytes[usize::from(key.len)] = b;
+                key.len += 1;
+            }
+        }
+        key
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for RouteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+impl PartialEq for RouteKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for RouteKey {}
+
+impl Hash for RouteKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
+
+// Borrowed as bytes, not str: a lookup validates no UTF-8.
+impl Borrow<[u8]> for RouteKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+/// What the gateway needs of one exposed port, with the token inline.
+#[derive(Debug)]
+struct RouteEntry {
+    token: [u8; crate::rules::MAX_TOKEN_LENGTH],
+    token_len: u8,
+    status: SandboxStatus,
+    port: u16,
+    sandbox_id: Arc<str>,
+    host: Arc<str>,
+}
+
+impl RouteEntry {
+    fn new(id: &Arc<str>, sb: &SandboxEntry, port: u16, token: &str) -> RouteEntry {
+        let mut bytes = [0u8; crate::rules::MAX_TOKEN_LENGTH];
+        let len = token.len().min(bytes.len());
+        bytes[..len].copy_from_slice(&token.as_bytes()[..len]);
+        RouteEntry {
+            token: bytes,
+            token_len: len as u8,
+            status: sb.status,
+            port,
+            sandbox_id: id.clone(),
+            host: sb.upstream_host.clone(),
+        }
+    }
+
+    fn token(&self) -> &[u8] {
+        &self.token[..usize::from(self.token_len)]
+    }
+}
+
+/// A fast keyed hash for the route table (a multiply-rotate hash over 8-byte words, seeded
+/// per process from the OS). Keys are written by the platform, not by clients; the random
+/// seed keeps collisions from being computed offline all the same.
+#[derive(Debug, Clone, Copy)]
+struct RouteHasher {
+    seed: u64,
+}
+
+impl Default for RouteHasher {
+    fn default() -> Self {
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        RouteHasher {
+            seed: u64::from_ne_bytes(seed) | 1,
+        }
+    }
+}
+
+impl BuildHasher for RouteHasher {
+    type Hasher = WordHasher;
+    fn build_hasher(&self) -> WordHasher {
+        WordHasher(self.seed)
+    }
+}
+
+struct WordHasher(u64);
+
+const HASH_K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl WordHasher {
+    #[inline]
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(HASH_K);
+    }
+}
+
+impl Hasher for WordHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.mix(u64::from(i));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // A final avalanche so the table's low and high bits both vary.
+        let mut h = self.0;
+        h ^= h >> 32;
+        h = h.wrapping_mul(HASH_K);
+        h ^ (h >> 29)
+    }
+}
 
 /// A port of a sandbox with its URL parts, as the registry hands it to the API layer.
 #[derive(Debug, Clone)]
@@ -105,7 +329,7 @@ pub(crate) struct Registry {
 impl Registry {
     /// Loads everything the store holds.
     pub fn open(rules: Rules, mut store: Box<dyn Store>) -> Result<Registry> {
-        let mut index = Index::new();
+        let mut index = Index::default();
         for sb in store.load()? {
             let ports = sb
                 .exposures
@@ -119,14 +343,16 @@ impl Registry {
                     (e.port, entry)
                 })
                 .collect();
+            let id: Arc<str> = sb.id.into();
             index.insert(
-                sb.id.into(),
+                id.clone(),
                 SandboxEntry {
                     upstream_host: sb.upstream_host.into(),
                     status: sb.status,
                     ports,
                 },
             );
+            index.sync_sandbox(&id);
         }
         Ok(Registry {
             rules,
@@ -213,6 +439,7 @@ impl Registry {
                 created_at_ms: record.created_at_ms,
             };
             sb.ports.insert(port, entry);
+            index.sync_route(id, port);
         });
         Ok((url, name))
     }
@@ -235,6 +462,7 @@ impl Registry {
             if let Some(sb) = index.get_mut(id) {
                 sb.ports.remove(&port);
             }
+            index.sync_route(id, port);
         });
         Ok(())
     }
@@ -270,6 +498,7 @@ impl Registry {
         self.update(|index| {
             let sb = entry(index, id, &upstream, status);
             exposed_ports = sb.ports.len();
+            index.sync_sandbox(id);
         });
         Ok(SandboxInfo {
             id: id.into(),
@@ -287,7 +516,14 @@ impl Registry {
         }
         store.apply(Change::DeleteSandbox { id })?;
         self.update(|index| {
+            let ports: Vec<u16> = index
+                .get(id)
+                .map(|s| s.ports.keys().copied().collect())
+                .unwrap_or_default();
             index.remove(id);
+            for port in ports {
+                index.sync_route(id, port);
+            }
         });
         Ok(true)
     }
@@ -332,27 +568,32 @@ impl Registry {
         all
     }
 
-    /// The gateway's lookup: parse, one read lock, two hash lookups, a constant-time compare.
+    /// The gateway's lookup: the host split into its parts, one read lock, one lookup in the
+    /// flat route table keyed by `{port}-{sandbox_id}` (a slice of the host itself), a
+    /// constant-time token compare. The port and id rules are checked only when the route is
+    /// not exposed (an exposed one passed them), to tell a host that is no preview host from
+    /// one that names no exposed port.
     pub fn resolve(&self, host: &str) -> Resolution {
         self.rules
-            .with_route(host, true, |route| {
+            .with_route_shape(host, true, |route| {
                 let index = self.read();
-                let Some((id, sb)) = index.get_key_value(route.sandbox_id) else {
-                    return Resolution::Denied;
-                };
-                match sb.ports.get(&route.port) {
-                    Some(e) if tokens_equal(&e.token, route.token) => match sb.status {
-                        SandboxStatus::Stopped => Resolution::Stale {
-                            sandbox_id: route.sandbox_id.to_owned(),
-                            port: route.port,
-                        },
-                        SandboxStatus::Running => Resolution::Upstream(Upstream {
-                            sandbox_id: id.clone(),
-                            host: sb.upstream_host.clone(),
-                            port: route.port,
-                        }),
-                    },
-                    _ => Resolution::Denied,
+                match index.routes.get(route.port_and_id.as_bytes()) {
+                    Some(e) if bool::from(e.token().ct_eq(route.token.as_bytes())) => {
+                        match e.status {
+                            SandboxStatus::Stopped => Resolution::Stale {
+                                sandbox_id: route.sandbox_id.to_owned(),
+                                port: route.port,
+                            },
+                            SandboxStatus::Running => Resolution::Upstream(Upstream {
+                                sandbox_id: e.sandbox_id.clone(),
+                                host: e.host.clone(),
+                                port: e.port,
+                            }),
+                        }
+                    }
+                    Some(_) => Resolution::Denied,
+                    None if self.rules.route_is_valid(&route) => Resolution::Denied,
+                    None => Resolution::NotPreview,
                 }
             })
             .unwrap_or(Resolution::NotPreview)
@@ -360,7 +601,7 @@ impl Registry {
 }
 
 fn entry<'a>(
-    index: &'a mut Index,
+    index: &'a mut HashMap<Arc<str>, SandboxEntry>,
     id: &str,
     upstream_host: &str,
     status: SandboxStatus,
@@ -383,5 +624,25 @@ fn info(id: &str, s: &SandboxEntry) -> SandboxInfo {
         upstream_host: s.upstream_host.to_string(),
         status: s.status,
         exposed_ports: s.ports.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_keys_are_the_label_without_its_token() {
+        assert_eq!(RouteKey::new(8080, "box").as_bytes(), b"8080-box");
+        assert_eq!(RouteKey::new(65535, "a-b").as_bytes(), b"65535-a-b");
+        let id = "x".repeat(63);
+        assert_eq!(
+            RouteKey::new(10000, &id).as_bytes(),
+            format!("10000-{id}").as_bytes()
+        );
+        let h = RouteHasher::default();
+        let bytes: &[u8] = b"8080-box";
+        assert_eq!(h.hash_one(bytes), h.hash_one(RouteKey::new(8080, "box")));
+        assert_ne!(h.hash_one(bytes), h.hash_one(RouteKey::new(8081, "box")));
     }
 }
