@@ -284,14 +284,7 @@ async fn a_service_starting_inside_the_retry_window_is_reached() {
 
 #[tokio::test]
 async fn a_service_that_never_answers_is_504() {
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = silent.accept().await {
-            held.push(s);
-        }
-    });
+    let (port, hold) = silent_service().await;
     let cfg = GatewayConfig {
         response_timeout: Duration::from_millis(300),
         ..Default::default()
@@ -593,14 +586,7 @@ async fn over_the_connection_limit_new_connections_get_503() {
 
 #[tokio::test]
 async fn over_the_per_sandbox_limit_requests_get_429() {
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = silent.accept().await {
-            held.push(s);
-        }
-    });
+    let (port, hold) = silent_service().await;
     let up = start_upstream().await;
     let cfg = GatewayConfig {
         max_connections_per_sandbox: 2,

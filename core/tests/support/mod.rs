@@ -363,6 +363,19 @@ pub async fn ws_client(
         .map(|(ws, _)| ws)
 }
 
+/// A service that accepts connections and never answers; abort the task to stop it.
+pub async fn silent_service() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    (port, task)
+}
+
 /// Waits until `f` holds, up to `limit`.
 pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let until = tokio::time::Instant::now() + limit;
