@@ -1,11 +1,8 @@
 //! Preview URLs: `{scheme}://{port}-{sandbox_id}-{token}.{hostname}/`, built and parsed back.
 
-use std::borrow::Cow;
-
 use crate::error::{Error, Result};
 use crate::hostname::{Hostname, MAX_HOSTNAME_LENGTH, MAX_LABEL_LENGTH};
 use crate::rules::{MAX_TOKEN_LENGTH, Rules};
-use crate::token::is_token_format;
 
 /// Where a preview host points: a port of a sandbox, and the token that guards it.
 ///
@@ -116,6 +113,10 @@ impl Rules {
     /// checked for their shape (digits; `[a-z0-9_]` token), not against the port and id
     /// rules: the gateway looks a route up first and validates only when it is not exposed
     /// (an exposed route passed the rules when it was exposed). See [`Rules::route_is_valid`].
+    ///
+    /// One pass finds the `:port` and any uppercase letter; a host with uppercase letters is
+    /// lowercased into a buffer on the stack (on the heap only past 256 bytes, which no
+    /// preview host reaches).
     pub(crate) fn with_route_shape<R>(
         &self,
         host: &str,
@@ -123,13 +124,37 @@ impl Rules {
         f: impl FnOnce(RouteRef<'_>) -> R,
     ) -> Option<R> {
         let host = strip_port(host)?;
-        let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(host.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(host)
-        };
-        let host = host.strip_suffix('.').unwrap_or(&host);
-        let (label, rest) = host.split_once('.')?;
+        // `|` rather than `any`: no early exit, so the loop is vectorised.
+        let upper = host
+            .bytes()
+            .fold(false, |up, b| up | b.is_ascii_uppercase());
+        if !upper {
+            return self.route_of_lowercase(host, check_domain, f);
+        }
+        let mut buf = [0u8; 256];
+        match buf.get_mut(..host.len()) {
+            Some(lower) => {
+                lower.copy_from_slice(host.as_bytes());
+                lower.make_ascii_lowercase();
+                // ASCII case changes keep UTF-8 valid.
+                let lower = std::str::from_utf8(lower).ok()?;
+                self.route_of_lowercase(lower, check_domain, f)
+            }
+            None => self.route_of_lowercase(&host.to_ascii_lowercase(), check_domain, f),
+        }
+    }
+
+    /// [`Rules::with_route_shape`] for a host without a port and without uppercase letters.
+    #[inline]
+    fn route_of_lowercase<R>(
+        &self,
+        host: &str,
+        check_domain: bool,
+        f: impl FnOnce(RouteRef<'_>) -> R,
+    ) -> Option<R> {
+        let host = host.strip_suffix('.').unwrap_or(host);
+        let dot = host.find('.')?;
+        let (label, rest) = (&host[..dot], &host[dot + 1..]);
         if rest.is_empty() || (check_domain && !self.domains.iter().any(|d| d == rest)) {
             return None;
         }
@@ -138,33 +163,52 @@ impl Rules {
 
     /// Whether a route's port and sandbox id pass the rules (the id as it is, lowercase).
     pub(crate) fn route_is_valid(&self, r: &RouteRef<'_>) -> bool {
-        self.validate_port(i64::from(r.port)).is_ok()
-            && matches!(self.check_sandbox_id(r.sandbox_id), Ok(Cow::Borrowed(_)))
+        self.is_valid_port(r.port) && self.is_lowercase_sandbox_id(r.sandbox_id)
     }
 }
 
 /// Splits the first label of a preview host into port, sandbox id and token, checking only
-/// their shape.
+/// their shape: the port is 4 or 5 digits without a leading zero up to the first `-`, the
+/// token `[a-z0-9_]{1,16}` after the last `-`, the sandbox id what lies between. One pass
+/// from the front over the port, one from the back over the token.
+#[inline]
 fn split_label(label: &str) -> Option<RouteRef<'_>> {
+    let b = label.as_bytes();
     // No DNS name has a longer label, and no URL Portway builds does (found by fuzzing).
-    if label.len() > MAX_LABEL_LENGTH {
+    if b.len() > MAX_LABEL_LENGTH {
         return None;
     }
-    let (port, rest) = label.split_once('-')?;
-    let (sandbox_id, token) = rest.rsplit_once('-')?;
-    if !(4..=5).contains(&port.len())
-        || port.starts_with('0')
-        || !port.bytes().all(|b| b.is_ascii_digit())
-        || token.len() > MAX_TOKEN_LENGTH
-        || !is_token_format(token)
-    {
+    let mut port: u32 = 0;
+    let mut i = 0;
+    while i < 6 && i < b.len() && b[i].is_ascii_digit() {
+        port = port * 10 + u32::from(b[i] - b'0');
+        i += 1;
+    }
+    if !(4..=5).contains(&i) || b[0] == b'0' || b.get(i) != Some(&b'-') {
+        return None;
+    }
+    let port = u16::try_from(port).ok()?;
+    let end = b.len();
+    let mut j = end;
+    loop {
+        // No `-` after the port's: no token.
+        if j == i + 1 {
+            return None;
+        }
+        match b[j - 1] {
+            b'-' => break,
+            b'a'..=b'z' | b'0'..=b'9' | b'_' if end - j < MAX_TOKEN_LENGTH => j -= 1,
+            _ => return None,
+        }
+    }
+    if j == end {
         return None;
     }
     Some(RouteRef {
-        port: port.parse().ok()?,
-        sandbox_id,
-        token,
-        port_and_id: &label[..label.len() - token.len() - 1],
+        port,
+        sandbox_id: &label[i + 1..j - 1],
+        token: &label[j..],
+        port_and_id: &label[..j - 1],
     })
 }
 
@@ -250,6 +294,96 @@ mod tests {
                 token: "token123".into()
             }
         );
+    }
+
+    /// The parser as it was before its single-pass rewrite, kept as the reference.
+    fn reference_shape(host: &str, domains: Option<&[String]>) -> Option<Route> {
+        let host = if host.starts_with('[') {
+            return None;
+        } else {
+            match host.split_once(':') {
+                None => host,
+                Some((h, p)) if !p.contains(':') => h,
+                Some(_) => return None,
+            }
+        };
+        let host = host.to_ascii_lowercase();
+        let host = host.strip_suffix('.').unwrap_or(&host);
+        let (label, rest) = host.split_once('.')?;
+        if rest.is_empty() || domains.is_some_and(|ds| !ds.iter().any(|d| d == rest)) {
+            return None;
+        }
+        if label.len() > MAX_LABEL_LENGTH {
+            return None;
+        }
+        let (port, rest) = label.split_once('-')?;
+        let (sandbox_id, token) = rest.rsplit_once('-')?;
+        if !(4..=5).contains(&port.len())
+            || port.starts_with('0')
+            || !port.bytes().all(|b| b.is_ascii_digit())
+            || token.len() > MAX_TOKEN_LENGTH
+            || !crate::token::is_token_format(token)
+        {
+            return None;
+        }
+        Some(Route {
+            port: port.parse().ok()?,
+            sandbox_id: sandbox_id.into(),
+            token: token.into(),
+        })
+    }
+
+    fn shape(r: &Rules, host: &str, check_domain: bool) -> Option<Route> {
+        r.with_route_shape(host, check_domain, |route| {
+            assert_eq!(
+                route.port_and_id,
+                format!("{}-{}", route.port, route.sandbox_id)
+            );
+            route.to_owned()
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(5_000))]
+
+        #[test]
+        fn single_pass_parser_agrees_with_the_reference(
+            host in proptest::string::string_regex(
+                "[0-9]{0,6}(-[a-zA-Z0-9_é-]{0,20}){0,4}[.:]?[a-zA-Z0-9._:\\[-]{0,30}"
+            ).unwrap()
+        ) {
+            let r = Rules::builder().domains(["preview.example.com", "localhost"]).build().unwrap();
+            proptest::prop_assert_eq!(shape(&r, &host, false), reference_shape(&host, None));
+            proptest::prop_assert_eq!(
+                shape(&r, &host, true),
+                reference_shape(&host, Some(r.domains()))
+            );
+        }
+
+        #[test]
+        fn single_pass_parser_agrees_on_preview_like_hosts(
+            port in "0?[0-9]{3,6}",
+            id in "[a-zA-Z0-9-]{0,60}",
+            token in "[a-zA-Z0-9_-]{0,18}",
+            domain in "(preview\\.example\\.com|localhost|Preview\\.Example\\.COM|evil\\.com)\\.?",
+            suffix in "(:[0-9]{0,5})?",
+        ) {
+            let host = format!("{port}-{id}-{token}.{domain}{suffix}");
+            let r = Rules::builder().domains(["preview.example.com", "localhost"]).build().unwrap();
+            proptest::prop_assert_eq!(shape(&r, &host, false), reference_shape(&host, None));
+            proptest::prop_assert_eq!(
+                shape(&r, &host, true),
+                reference_shape(&host, Some(r.domains()))
+            );
+        }
+    }
+
+    #[test]
+    fn long_uppercase_hosts_are_lowercased_on_the_heap() {
+        let r = Rules::default();
+        let host = format!("8080-BOX-TOKEN123.{}.COM", "A".repeat(300));
+        assert_eq!(shape(&r, &host, false), reference_shape(&host, None));
+        assert!(shape(&r, &host, false).is_some());
     }
 
     #[test]

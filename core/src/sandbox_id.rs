@@ -25,6 +25,30 @@ impl Rules {
 
     /// [`Rules::validate_sandbox_id`] without allocating when the id is already valid.
     pub(crate) fn check_sandbox_id<'a>(&self, id: &'a str) -> Result<Cow<'a, str>> {
+        if self.is_lowercase_sandbox_id(id) {
+            return Ok(Cow::Borrowed(id));
+        }
+        self.check_sandbox_id_slow(id)
+    }
+
+    /// Whether `id` is a valid sandbox id as it is (so already lowercase), in one pass over
+    /// its bytes and without allocating: what [`Rules::check_sandbox_id`] accepts unchanged.
+    #[inline]
+    pub(crate) fn is_lowercase_sandbox_id(&self, id: &str) -> bool {
+        let b = id.as_bytes();
+        (1..=MAX_SANDBOX_ID_LENGTH).contains(&b.len())
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-'
+            // `&` rather than `all`: no early exit, so the loop is vectorised.
+            && b.iter()
+                .fold(true, |ok, &c| ok & matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+            && !self.reserved_sandbox_ids.iter().any(|r| r == id)
+    }
+
+    /// [`Rules::check_sandbox_id`] for an id that is not valid as it is: lowercases it (with
+    /// `normalize_id`) or names the rule it breaks.
+    #[cold]
+    fn check_sandbox_id_slow<'a>(&self, id: &'a str) -> Result<Cow<'a, str>> {
         let invalid =
             |why: String| Error::InvalidSandboxId(format!("Invalid sandbox id '{id}': {why}"));
         let len = id.chars().count();
@@ -86,6 +110,18 @@ mod tests {
         assert!(code(&r, "box-").contains("start or end with '-'"));
         assert!(code(&r, "admin").contains("reserved"));
         assert_eq!(r.validate_sandbox_id("a--b").unwrap(), "a--b");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_check_accepts_what_the_full_check_keeps(
+            id in "(www|WWW|admin)?([a-z0-9-]{0,64}|[a-zA-Z0-9_é-]{0,65})"
+        ) {
+            for r in [Rules::default(), Rules::builder().normalize_id(true).build().unwrap()] {
+                let full = matches!(r.check_sandbox_id_slow(&id), Ok(Cow::Borrowed(_)));
+                proptest::prop_assert_eq!(r.is_lowercase_sandbox_id(&id), full, "{:?}", id);
+            }
+        }
     }
 
     #[test]
