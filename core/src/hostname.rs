@@ -1,5 +1,6 @@
 //! Host names given to `build_preview_url` and `expose_port`, and configured preview domains.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -40,12 +41,38 @@ impl Hostname {
 
     /// Whether this is a local host name (`localhost` or `*.localhost`).
     pub fn is_local(&self) -> bool {
-        self.host == "localhost" || self.host.ends_with(".localhost")
+        is_local(&self.host)
     }
 
     /// `http` for local host names, `https` for everything else.
     pub fn scheme(&self) -> &'static str {
-        if self.is_local() { "http" } else { "https" }
+        scheme(&self.host)
+    }
+}
+
+fn is_local(host: &str) -> bool {
+    host == "localhost" || host.ends_with(".localhost")
+}
+
+/// `http` for a local host name, `https` for everything else.
+pub(crate) fn scheme(host: &str) -> &'static str {
+    if is_local(host) { "http" } else { "https" }
+}
+
+/// A [`Hostname`] that borrows its host from the input when the input is already in its
+/// canonical form (the common case), so that building a URL allocates nothing for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostRef<'a> {
+    pub host: Cow<'a, str>,
+    pub port: Option<u16>,
+}
+
+impl From<HostRef<'_>> for Hostname {
+    fn from(h: HostRef<'_>) -> Hostname {
+        Hostname {
+            host: h.host.into_owned(),
+            port: h.port,
+        }
     }
 }
 
@@ -71,6 +98,11 @@ impl Rules {
     /// # Ok::<(), portway::Error>(())
     /// ```
     pub fn validate_hostname(&self, input: &str) -> Result<Hostname> {
+        self.check_hostname(input).map(Hostname::from)
+    }
+
+    /// [`Rules::validate_hostname`] without copying a host that is already canonical.
+    pub(crate) fn check_hostname<'a>(&self, input: &'a str) -> Result<HostRef<'a>> {
         let h = parse(input)?;
         if self.needs_custom_domain(&h.host) {
             return Err(Error::CustomDomainRequired);
@@ -90,14 +122,25 @@ impl Rules {
 
 /// Parses a configured domain (or suffix): a host name whose port, if any, is dropped.
 pub(crate) fn parse_domain(input: &str) -> Result<String> {
-    Ok(parse(input)?.host)
+    Ok(parse(input)?.host.into_owned())
 }
 
 fn invalid(input: &str, why: impl fmt::Display) -> Error {
     Error::InvalidHostname(format!("Invalid hostname '{input}': {why}"))
 }
 
-fn parse(input: &str) -> Result<Hostname> {
+fn parse(input: &str) -> Result<HostRef<'_>> {
+    match canonical_name(input) {
+        Some(host) => Ok(HostRef {
+            host: Cow::Borrowed(host),
+            port: None,
+        }),
+        None => parse_full(input),
+    }
+}
+
+/// Every rule, with a message that names the one broken.
+fn parse_full(input: &str) -> Result<HostRef<'_>> {
     if input.is_empty() {
         return Err(Error::InvalidHostname(
             "A hostname is required (for example 'example.com' or 'localhost:8787').".into(),
@@ -118,13 +161,63 @@ fn parse(input: &str) -> Result<Hostname> {
         return ip_host(input, IpAddr::V4(ip), port);
     }
     let host = if name.is_ascii() {
-        name.to_ascii_lowercase()
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        }
     } else {
-        idna::domain_to_ascii(name)
-            .map_err(|_| invalid(input, "not a valid internationalised domain name."))?
+        Cow::Owned(
+            idna::domain_to_ascii(name)
+                .map_err(|_| invalid(input, "not a valid internationalised domain name."))?,
+        )
     };
     check_labels(input, &host)?;
-    Ok(Hostname { host, port })
+    Ok(HostRef { host, port })
+}
+
+/// The host name itself when `input` is a valid host name in canonical form (lowercase
+/// ASCII, no port, no trailing dot, not an IP address): one pass over its bytes. Anything
+/// else (`None`) goes through [`parse`]'s full rules, which also explain what is wrong.
+fn canonical_name(input: &str) -> Option<&str> {
+    let b = input.as_bytes();
+    if b.is_empty() || b.len() > MAX_HOSTNAME_LENGTH {
+        return None;
+    }
+    let mut label_start = 0;
+    let mut prev = b'.';
+    let mut label_all_digits = true;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' => {
+                if prev == b'.' && c == b'-' {
+                    return None;
+                }
+                label_all_digits &= c.is_ascii_digit();
+            }
+            b'.' => {
+                if prev == b'.' || prev == b'-' || i - label_start > MAX_LABEL_LENGTH {
+                    return None;
+                }
+                label_start = i + 1;
+                label_all_digits = true;
+            }
+            _ => return None,
+        }
+        prev = c;
+    }
+    // The last label: not empty (no trailing dot), not too long, not ending in '-', and not
+    // what a browser reads as an IPv4 address (all digits, or `0x…`).
+    let last = &b[label_start..];
+    if prev == b'.'
+        || prev == b'-'
+        || last.len() > MAX_LABEL_LENGTH
+        || label_all_digits
+        || last.starts_with(b"0x")
+    {
+        return None;
+    }
+    Some(input)
 }
 
 enum Host<'a> {
@@ -184,10 +277,10 @@ fn parse_port(input: &str, p: &str) -> Result<u16> {
     }
 }
 
-fn ip_host(input: &str, ip: IpAddr, port: Option<u16>) -> Result<Hostname> {
+fn ip_host(input: &str, ip: IpAddr, port: Option<u16>) -> Result<HostRef<'static>> {
     if ip.is_loopback() || ip.is_unspecified() {
-        Ok(Hostname {
-            host: "localhost".into(),
+        Ok(HostRef {
+            host: Cow::Borrowed("localhost"),
             port,
         })
     } else {
@@ -261,6 +354,30 @@ fn check_labels(input: &str, host: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass check accepts only what the full rules accept, unchanged.
+        #[test]
+        fn canonical_names_pass_the_full_rules(input in "[a-z0-9.\\-]{0,12}|[a-zA-Z0-9.:\\-]{1,70}|[0x9.a-f]{1,8}") {
+            if let Some(host) = canonical_name(&input) {
+                let full = parse_full(&input).expect("the full rules accept a canonical name");
+                prop_assert_eq!(full.host.as_ref(), host);
+                prop_assert_eq!(full.port, None);
+            } else if let Ok(full) = parse_full(&input) {
+                // Refused by the fast path but accepted by the full rules: only forms the fast
+                // path leaves to them (a port, uppercase, a trailing dot, `0x` labels).
+                prop_assert!(
+                    full.port.is_some()
+                        || input.bytes().any(|b| b.is_ascii_uppercase())
+                        || input.ends_with('.')
+                        || full.host != input
+                        || input.rsplit('.').next().is_some_and(|l| l.starts_with("0x")),
+                    "{} was refused by the fast path only", input
+                );
+            }
+        }
+    }
 
     fn ok(s: &str) -> String {
         Rules::default().validate_hostname(s).unwrap().to_string()

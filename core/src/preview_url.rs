@@ -1,7 +1,7 @@
 //! Preview URLs: `{scheme}://{port}-{sandbox_id}-{token}.{hostname}/`, built and parsed back.
 
 use crate::error::{Error, Result};
-use crate::hostname::{Hostname, MAX_HOSTNAME_LENGTH, MAX_LABEL_LENGTH};
+use crate::hostname::{MAX_HOSTNAME_LENGTH, MAX_LABEL_LENGTH, scheme};
 use crate::rules::{MAX_TOKEN_LENGTH, Rules};
 
 /// Where a preview host points: a port of a sandbox, and the token that guards it.
@@ -28,8 +28,6 @@ pub(crate) struct RouteRef<'a> {
     pub port: u16,
     pub sandbox_id: &'a str,
     pub token: &'a str,
-    /// `{port}-{sandbox_id}`, the label without its token.
-    pub port_and_id: &'a str,
 }
 
 impl RouteRef<'_> {
@@ -64,8 +62,8 @@ impl Rules {
         self.validate_port(i64::from(port))?;
         let id = self.check_sandbox_id(sandbox_id)?;
         self.check_token_format(token)?;
-        let host = self.validate_hostname(hostname)?;
-        preview_url(port, &id, token, &host)
+        let host = self.check_hostname(hostname)?;
+        preview_url(port, &id, token, &host.host, host.port)
     }
 
     /// Parses a host (a `Host` header, with or without a port) into a [`Route`], without
@@ -114,16 +112,14 @@ impl Rules {
     /// rules: the gateway looks a route up first and validates only when it is not exposed
     /// (an exposed route passed the rules when it was exposed). See [`Rules::route_is_valid`].
     ///
-    /// One pass finds the `:port` and any uppercase letter; a host with uppercase letters is
-    /// lowercased into a buffer on the stack (on the heap only past 256 bytes, which no
-    /// preview host reaches).
+    /// A host with uppercase letters is lowercased into a buffer on the stack first (on the
+    /// heap only past 256 bytes, which no preview host reaches).
     pub(crate) fn with_route_shape<R>(
         &self,
         host: &str,
         check_domain: bool,
         f: impl FnOnce(RouteRef<'_>) -> R,
     ) -> Option<R> {
-        let host = strip_port(host)?;
         // `|` rather than `any`: no early exit, so the loop is vectorised.
         let upper = host
             .bytes()
@@ -144,7 +140,10 @@ impl Rules {
         }
     }
 
-    /// [`Rules::with_route_shape`] for a host without a port and without uppercase letters.
+    /// [`Rules::with_route_shape`] for a host without uppercase letters: the port's digits up
+    /// to the first `-`, the first label up to the first `.` (found with SIMD searches; the
+    /// last `-` in it ends the sandbox id and starts the token), then the domain, without its
+    /// `:port` and one trailing dot.
     #[inline]
     fn route_of_lowercase<R>(
         &self,
@@ -152,13 +151,54 @@ impl Rules {
         check_domain: bool,
         f: impl FnOnce(RouteRef<'_>) -> R,
     ) -> Option<R> {
-        let host = host.strip_suffix('.').unwrap_or(host);
-        let dot = host.find('.')?;
-        let (label, rest) = (&host[..dot], &host[dot + 1..]);
+        let b = host.as_bytes();
+        let mut port: u32 = 0;
+        let mut i = 0;
+        while i < 6 && i < b.len() && b[i].is_ascii_digit() {
+            port = port * 10 + u32::from(b[i] - b'0');
+            i += 1;
+        }
+        if !(4..=5).contains(&i) || b[0] == b'0' || b.get(i) != Some(&b'-') {
+            return None;
+        }
+        let port = u16::try_from(port).ok()?;
+        // The first `.` ends the label, which no DNS name has longer than 63 bytes (and no URL
+        // Portway builds does: found by fuzzing). No `.` at all: no host name after it.
+        let dot = memchr::memchr(b'.', &b[..b.len().min(MAX_LABEL_LENGTH + 1)])?;
+        let label = &b[..dot];
+        // A `:` before the first dot: no host name after the label either.
+        if memchr::memchr(b':', label).is_some() {
+            return None;
+        }
+        // The last `-` ends the sandbox id (`b[i]` is one, so there is one).
+        let dash = i + memchr::memrchr(b'-', &label[i..])?;
+        // No `-` after the port's: no token.
+        let token = &b[dash + 1..dot];
+        if dash == i
+            || !(1..=MAX_TOKEN_LENGTH).contains(&token.len())
+            || !token.iter().fold(true, |ok, &c| {
+                ok & matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_')
+            })
+        {
+            return None;
+        }
+        let mut rest = &host[dot + 1..];
+        if let Some(colon) = memchr::memchr(b':', rest.as_bytes()) {
+            // An IPv6 literal or anything else with two `:` is no host name with a port.
+            if memchr::memchr(b':', &rest.as_bytes()[colon + 1..]).is_some() {
+                return None;
+            }
+            rest = &rest[..colon];
+        }
+        let rest = rest.strip_suffix('.').unwrap_or(rest);
         if rest.is_empty() || (check_domain && !self.domains.iter().any(|d| d == rest)) {
             return None;
         }
-        split_label(label).map(f)
+        Some(f(RouteRef {
+            port,
+            sandbox_id: &host[i + 1..dash],
+            token: &host[dash + 1..dot],
+        }))
     }
 
     /// Whether a route's port and sandbox id pass the rules (the id as it is, lowercase).
@@ -167,57 +207,13 @@ impl Rules {
     }
 }
 
-/// Splits the first label of a preview host into port, sandbox id and token, checking only
-/// their shape: the port is 4 or 5 digits without a leading zero up to the first `-`, the
-/// token `[a-z0-9_]{1,16}` after the last `-`, the sandbox id what lies between. One pass
-/// from the front over the port, one from the back over the token.
-#[inline]
-fn split_label(label: &str) -> Option<RouteRef<'_>> {
-    let b = label.as_bytes();
-    // No DNS name has a longer label, and no URL Portway builds does (found by fuzzing).
-    if b.len() > MAX_LABEL_LENGTH {
-        return None;
-    }
-    let mut port: u32 = 0;
-    let mut i = 0;
-    while i < 6 && i < b.len() && b[i].is_ascii_digit() {
-        port = port * 10 + u32::from(b[i] - b'0');
-        i += 1;
-    }
-    if !(4..=5).contains(&i) || b[0] == b'0' || b.get(i) != Some(&b'-') {
-        return None;
-    }
-    let port = u16::try_from(port).ok()?;
-    let end = b.len();
-    let mut j = end;
-    loop {
-        // No `-` after the port's: no token.
-        if j == i + 1 {
-            return None;
-        }
-        match b[j - 1] {
-            b'-' => break,
-            b'a'..=b'z' | b'0'..=b'9' | b'_' if end - j < MAX_TOKEN_LENGTH => j -= 1,
-            _ => return None,
-        }
-    }
-    if j == end {
-        return None;
-    }
-    Some(RouteRef {
-        port,
-        sandbox_id: &label[i + 1..j - 1],
-        token: &label[j..],
-        port_and_id: &label[..j - 1],
-    })
-}
-
 /// The URL for already-validated parts; checks only the lengths DNS imposes.
 pub(crate) fn preview_url(
     port: u16,
     sandbox_id: &str,
     token: &str,
-    host: &Hostname,
+    host: &str,
+    host_port: Option<u16>,
 ) -> Result<String> {
     let label_len = port_digits(port) + 1 + sandbox_id.len() + 1 + token.len();
     if label_len > MAX_LABEL_LENGTH {
@@ -229,33 +225,53 @@ pub(crate) fn preview_url(
             token.len()
         )));
     }
-    let host_len = label_len + 1 + host.host().len();
+    let host_len = label_len + 1 + host.len();
     if host_len > MAX_HOSTNAME_LENGTH {
         return Err(Error::PreviewLabelTooLong(format!(
             "The preview host name would be {host_len} characters; DNS allows {MAX_HOSTNAME_LENGTH}. \
              Use a shorter hostname or sandbox id."
         )));
     }
-    Ok(format!(
-        "{}://{port}-{sandbox_id}-{token}.{host}/",
-        host.scheme()
-    ))
+    // Written piece by piece into one exact allocation (`format!` costs more than the rest
+    // of building a URL).
+    let scheme = scheme(host);
+    let mut url = String::with_capacity(scheme.len() + 3 + host_len + 6 + 1);
+    url.push_str(scheme);
+    url.push_str("://");
+    push_decimal(&mut url, port);
+    url.push('-');
+    url.push_str(sandbox_id);
+    url.push('-');
+    url.push_str(token);
+    url.push('.');
+    url.push_str(host);
+    if let Some(p) = host_port {
+        url.push(':');
+        push_decimal(&mut url, p);
+    }
+    url.push('/');
+    Ok(url)
+}
+
+fn push_decimal(out: &mut String, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 fn port_digits(port: u16) -> usize {
     if port >= 10_000 { 5 } else { 4 }
-}
-
-/// Drops a `:port`; `None` for an IPv6 literal or anything with more than one `:`.
-fn strip_port(host: &str) -> Option<&str> {
-    if host.starts_with('[') {
-        return None;
-    }
-    match host.split_once(':') {
-        None => Some(host),
-        Some((h, p)) if !p.contains(':') => Some(h),
-        Some(_) => None,
-    }
 }
 
 #[cfg(test)]
@@ -334,13 +350,7 @@ mod tests {
     }
 
     fn shape(r: &Rules, host: &str, check_domain: bool) -> Option<Route> {
-        r.with_route_shape(host, check_domain, |route| {
-            assert_eq!(
-                route.port_and_id,
-                format!("{}-{}", route.port, route.sandbox_id)
-            );
-            route.to_owned()
-        })
+        r.with_route_shape(host, check_domain, |route| route.to_owned())
     }
 
     proptest::proptest! {

@@ -5,9 +5,8 @@
 //! after the store has made it durable, so a failed write changes nothing. Readers (the
 //! gateway) take a read lock on the index alone.
 
-use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
@@ -17,9 +16,7 @@ use crate::preview_url::preview_url;
 use crate::rules::Rules;
 use crate::store::now_ms;
 use crate::store::{Change, ExposureRecord, SandboxStatus, Store};
-use subtle::ConstantTimeEq;
-
-use crate::token::{generate_token, tokens_equal};
+use crate::token::{generate_token, padded, padded_equal, tokens_equal};
 
 /// What the gateway should do with a request, decided from its Host header.
 ///
@@ -79,6 +76,8 @@ pub struct SandboxInfo {
 #[derive(Debug)]
 struct SandboxEntry {
     upstream_host: Arc<str>,
+    /// What its routes lead to (its id and upstream host), shared by all of them.
+    target: Arc<RouteTarget>,
     status: SandboxStatus,
     ports: BTreeMap<u16, PortEntry>,
 }
@@ -95,7 +94,7 @@ pub(crate) struct PortEntry {
 #[derive(Debug, Default)]
 struct Index {
     sandboxes: HashMap<Arc<str>, SandboxEntry>,
-    routes: HashMap<RouteKey, RouteEntry, RouteHasher>,
+    routes: RouteTable,
 }
 
 impl Deref for Index {
@@ -112,20 +111,13 @@ impl DerefMut for Index {
 }
 
 impl Index {
-    /// Makes the route of `port` match the sandbox's entry (or removes it).
-    fn sync_route(&mut self, id: &str, port: u16) {
-        let key = RouteKey::new(port, id);
-        let Some((id, sb)) = self.sandboxes.get_key_value(id) else {
-            self.routes.remove(key.as_bytes());
-            return;
-        };
-        match sb.ports.get(&port) {
-            Some(e) => {
-                let route = RouteEntry::new(id, sb, port, &e.token);
-                self.routes.insert(key, route);
-            }
-            None => {
-                self.routes.remove(key.as_bytes());
+    /// Makes the routes of `ports` of sandbox `id` match its entry (or removes them).
+    fn sync_routes(&mut self, id: &str, ports: impl IntoIterator<Item = u16>) {
+        let sb = self.sandboxes.get(id);
+        for port in ports {
+            match sb.and_then(|sb| Some((sb, sb.ports.get(&port)?))) {
+                Some((sb, e)) => self.routes.insert(&sb.target, port, &e.token, sb.status),
+                None => self.routes.remove(id, port),
             }
         }
     }
@@ -137,109 +129,96 @@ impl Index {
             .get(id)
             .map(|s| s.ports.keys().copied().collect())
             .unwrap_or_default();
-        for port in ports {
-            self.sync_route(id, port);
-        }
+        self.sync_routes(id, ports);
     }
 }
 
-/// The longest `{port}-{sandbox_id}`: five digits, a hyphen, 63 characters.
-const ROUTE_KEY_MAX: usize = 5 + 1 + crate::sandbox_id::MAX_SANDBOX_ID_LENGTH;
-
-/// `{port}-{sandbox_id}`, the first label of a preview host without its token, stored inline
-/// so that a lookup reads no other memory than the table's.
-#[derive(Clone, Copy)]
-struct RouteKey {
-    len: u8,
-    bytes: [u8; ROUTE_KEY_MAX],
-}
-
-impl RouteKey {
-    fn new(port: u16, id: &str) -> RouteKey {
-        let mut key = RouteKey {
-            len: 0,
-            bytes: [0; ROUTE_KEY_MAX],
-        };
-        let mut digits = [0u8; 5];
-        let mut n = port;
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &b in digits[i..].iter().chain(b"-").chain(id.as_bytes()) {
-            if usize::from(key.len) < ROUTE_KEY_MAX {
-                key.bytes[usize::from(key.len)] = b;
-                key.len += 1;
-            }
-        }
-        key
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
-
-impl std::fmt::Debug for RouteKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
-    }
-}
-
-impl PartialEq for RouteKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for RouteKey {}
-
-impl Hash for RouteKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state)
-    }
-}
-
-// Borrowed as bytes, not str: a lookup validates no UTF-8.
-impl Borrow<[u8]> for RouteKey {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-/// What the gateway needs of one exposed port, with the token inline.
+/// Where the routes of one sandbox lead; shared by its routes.
 #[derive(Debug)]
-struct RouteEntry {
-    token: [u8; crate::rules::MAX_TOKEN_LENGTH],
-    token_len: u8,
-    status: SandboxStatus,
-    port: u16,
+struct RouteTarget {
     sandbox_id: Arc<str>,
     host: Arc<str>,
 }
 
-impl RouteEntry {
-    fn new(id: &Arc<str>, sb: &SandboxEntry, port: u16, token: &str) -> RouteEntry {
-        let mut bytes = [0u8; crate::rules::MAX_TOKEN_LENGTH];
-        let len = token.len().min(bytes.len());
-        bytes[..len].copy_from_slice(&token.as_bytes()[..len]);
-        RouteEntry {
-            token: bytes,
-            token_len: len as u8,
-            status: sb.status,
+impl RouteTarget {
+    fn new(sandbox_id: &Arc<str>, host: &Arc<str>) -> Arc<RouteTarget> {
+        Arc::new(RouteTarget {
+            sandbox_id: sandbox_id.clone(),
+            host: host.clone(),
+        })
+    }
+}
+
+/// One exposed port as the gateway needs it: 32 bytes, the token inline (zero-padded), so
+/// that the table of 100,000 routes stays a few MiB and a lookup touches one slot of it and
+/// its sandbox's shared target.
+#[derive(Debug)]
+struct RouteSlot {
+    target: Arc<RouteTarget>,
+    token: [u8; crate::rules::MAX_TOKEN_LENGTH],
+    port: u16,
+    status: SandboxStatus,
+}
+
+impl RouteSlot {
+    fn is(&self, id: &str, port: u16) -> bool {
+        self.port == port && *self.target.sandbox_id == *id
+    }
+}
+
+/// The gateway's route table: every exposed port, keyed by port and sandbox id.
+#[derive(Debug, Default)]
+struct RouteTable {
+    slots: hashbrown::HashTable<RouteSlot>,
+    hasher: RouteHasher,
+}
+
+impl RouteTable {
+    fn hash(&self, id: &str, port: u16) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write_u16(port);
+        h.write(id.as_bytes());
+        h.finish()
+    }
+
+    fn get(&self, id: &str, port: u16) -> Option<&RouteSlot> {
+        self.slots.find(self.hash(id, port), |s| s.is(id, port))
+    }
+
+    fn insert(&mut self, target: &Arc<RouteTarget>, port: u16, token: &str, status: SandboxStatus) {
+        let slot = RouteSlot {
+            target: target.clone(),
+            token: padded(token.as_bytes()),
             port,
-            sandbox_id: id.clone(),
-            host: sb.upstream_host.clone(),
+            status,
+        };
+        let id = &*target.sandbox_id;
+        let hash = self.hash(id, port);
+        let hasher = self.hasher;
+        match self.slots.entry(
+            hash,
+            |s| s.is(id, port),
+            |s| {
+                let mut h = hasher.build_hasher();
+                h.write_u16(s.port);
+                h.write(s.target.sandbox_id.as_bytes());
+                h.finish()
+            },
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = slot,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(slot);
+            }
         }
     }
 
-    fn token(&self) -> &[u8] {
-        &self.token[..usize::from(self.token_len)]
+    fn remove(&mut self, id: &str, port: u16) {
+        if let Ok(e) = self
+            .slots
+            .find_entry(self.hash(id, port), |s| s.is(id, port))
+        {
+            e.remove();
+        }
     }
 }
 
@@ -302,6 +281,11 @@ impl Hasher for WordHasher {
     }
 
     #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.mix(u64::from(i));
+    }
+
+    #[inline]
     fn finish(&self) -> u64 {
         // A final avalanche so the table's low and high bits both vary.
         let mut h = self.0;
@@ -344,10 +328,12 @@ impl Registry {
                 })
                 .collect();
             let id: Arc<str> = sb.id.into();
+            let upstream_host: Arc<str> = sb.upstream_host.into();
             index.insert(
                 id.clone(),
                 SandboxEntry {
-                    upstream_host: sb.upstream_host.into(),
+                    target: RouteTarget::new(&id, &upstream_host),
+                    upstream_host,
                     status: sb.status,
                     ports,
                 },
@@ -406,7 +392,7 @@ impl Registry {
                     }
                 },
             };
-            let url = preview_url(port, id, &token, host)?;
+            let url = preview_url(port, id, &token, host.host(), host.port())?;
             if let Some(other) = in_use(&token) {
                 return Err(Error::TokenInUse { token, port: other });
             }
@@ -439,7 +425,7 @@ impl Registry {
                 created_at_ms: record.created_at_ms,
             };
             sb.ports.insert(port, entry);
-            index.sync_route(id, port);
+            index.sync_routes(id, [port]);
         });
         Ok((url, name))
     }
@@ -462,7 +448,7 @@ impl Registry {
             if let Some(sb) = index.get_mut(id) {
                 sb.ports.remove(&port);
             }
-            index.sync_route(id, port);
+            index.sync_routes(id, [port]);
         });
         Ok(())
     }
@@ -521,9 +507,7 @@ impl Registry {
                 .map(|s| s.ports.keys().copied().collect())
                 .unwrap_or_default();
             index.remove(id);
-            for port in ports {
-                index.sync_route(id, port);
-            }
+            index.sync_routes(id, ports);
         });
         Ok(true)
     }
@@ -577,16 +561,16 @@ impl Registry {
         self.rules
             .with_route_shape(host, true, |route| {
                 let index = self.read();
-                match index.routes.get(route.port_and_id.as_bytes()) {
-                    Some(e) if bool::from(e.token().ct_eq(route.token.as_bytes())) => {
+                match index.routes.get(route.sandbox_id, route.port) {
+                    Some(e) if padded_equal(&e.token, &padded(route.token.as_bytes())) => {
                         match e.status {
                             SandboxStatus::Stopped => Resolution::Stale {
                                 sandbox_id: route.sandbox_id.to_owned(),
                                 port: route.port,
                             },
                             SandboxStatus::Running => Resolution::Upstream(Upstream {
-                                sandbox_id: e.sandbox_id.clone(),
-                                host: e.host.clone(),
+                                sandbox_id: e.target.sandbox_id.clone(),
+                                host: e.target.host.clone(),
                                 port: e.port,
                             }),
                         }
@@ -606,13 +590,24 @@ fn entry<'a>(
     upstream_host: &str,
     status: SandboxStatus,
 ) -> &'a mut SandboxEntry {
-    let sb = index.entry(Arc::from(id)).or_insert_with(|| SandboxEntry {
-        upstream_host: upstream_host.into(),
-        status,
-        ports: BTreeMap::new(),
-    });
+    if !index.contains_key(id) {
+        let id: Arc<str> = id.into();
+        let host: Arc<str> = upstream_host.into();
+        let sb = SandboxEntry {
+            target: RouteTarget::new(&id, &host),
+            upstream_host: host,
+            status,
+            ports: BTreeMap::new(),
+        };
+        index.insert(id, sb);
+    }
+    let sb = index
+        .get_mut(id)
+        .expect("the sandbox entry was just made if it did not exist");
     if *sb.upstream_host != *upstream_host {
         sb.upstream_host = upstream_host.into();
+        let target = RouteTarget::new(&sb.target.sandbox_id, &sb.upstream_host);
+        sb.target = target;
     }
     sb.status = status;
     sb
@@ -632,17 +627,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn route_keys_are_the_label_without_its_token() {
-        assert_eq!(RouteKey::new(8080, "box").as_bytes(), b"8080-box");
-        assert_eq!(RouteKey::new(65535, "a-b").as_bytes(), b"65535-a-b");
-        let id = "x".repeat(63);
-        assert_eq!(
-            RouteKey::new(10000, &id).as_bytes(),
-            format!("10000-{id}").as_bytes()
-        );
-        let h = RouteHasher::default();
-        let bytes: &[u8] = b"8080-box";
-        assert_eq!(h.hash_one(bytes), h.hash_one(RouteKey::new(8080, "box")));
-        assert_ne!(h.hash_one(bytes), h.hash_one(RouteKey::new(8081, "box")));
+    fn route_slots_stay_small() {
+        assert!(std::mem::size_of::<RouteSlot>() <= 32);
+    }
+
+    #[test]
+    fn the_route_table_keys_by_port_and_id() {
+        let mut t = RouteTable::default();
+        let target = |id: &str| {
+            Arc::new(RouteTarget {
+                sandbox_id: id.into(),
+                host: "127.0.0.1".into(),
+            })
+        };
+        let (a, b) = (target("box"), target("box-2"));
+        t.insert(&a, 8080, "tok1", SandboxStatus::Running);
+        t.insert(&b, 8080, "tok2", SandboxStatus::Stopped);
+        t.insert(&a, 8081, "tok3", SandboxStatus::Running);
+        assert_eq!(t.get("box", 8080).unwrap().token, padded(b"tok1"));
+        assert_eq!(t.get("box-2", 8080).unwrap().status, SandboxStatus::Stopped);
+        assert!(t.get("box", 8082).is_none() && t.get("box-3", 8080).is_none());
+        t.insert(&a, 8080, "tok4", SandboxStatus::Stopped);
+        assert_eq!(t.slots.len(), 3);
+        assert_eq!(t.get("box", 8080).unwrap().token, padded(b"tok4"));
+        t.remove("box", 8080);
+        t.remove("box", 8080);
+        assert!(t.get("box", 8080).is_none());
+        assert_eq!(t.get("box", 8081).unwrap().token, padded(b"tok3"));
+        assert_eq!(t.slots.len(), 2);
     }
 }

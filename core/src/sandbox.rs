@@ -212,7 +212,7 @@ impl Sandbox {
             .map(|p| {
                 Ok(ExposedPortInfo {
                     port: p.port,
-                    url: preview_url(p.port, &self.id, &p.token, &host)?,
+                    url: preview_url(p.port, &self.id, &p.token, host.host(), host.port())?,
                     name: p.name,
                     status,
                 })

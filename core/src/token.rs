@@ -68,6 +68,23 @@ pub fn tokens_equal(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// A token (at most [`MAX_TOKEN_LENGTH`] bytes) padded with zeros to its fixed size, the
+/// form the gateway's route table keeps inline.
+pub(crate) fn padded(token: &[u8]) -> [u8; MAX_TOKEN_LENGTH] {
+    let mut out = [0u8; MAX_TOKEN_LENGTH];
+    let len = token.len().min(MAX_TOKEN_LENGTH);
+    out[..len].copy_from_slice(&token[..len]);
+    out
+}
+
+/// Compares two padded tokens in constant time: one 128-bit difference, no early exit. (No
+/// token character is a zero byte, so tokens of different lengths differ in their padding.)
+#[inline]
+pub(crate) fn padded_equal(a: &[u8; MAX_TOKEN_LENGTH], b: &[u8; MAX_TOKEN_LENGTH]) -> bool {
+    let diff = u128::from_ne_bytes(*a) ^ u128::from_ne_bytes(*b);
+    std::hint::black_box(diff) == 0
+}
+
 impl Rules {
     /// Checks a custom token: `min_token_length..=16` characters of `[a-z0-9_]`. The error
     /// message never repeats the token, which is a secret.
@@ -128,6 +145,18 @@ mod tests {
             assert!(!t.contains('_'));
             r.validate_token(&t).unwrap();
         }
+    }
+
+    #[test]
+    fn padded_tokens_compare_whole() {
+        let eq = |a: &str, b: &str| padded_equal(&padded(a.as_bytes()), &padded(b.as_bytes()));
+        assert!(eq("token123", "token123"));
+        assert!(eq("abcdefghijklmnop", "abcdefghijklmnop"));
+        assert!(!eq("token123", "token124"));
+        assert!(!eq("token12", "token123"));
+        assert!(!eq("token123", "token12"));
+        assert!(!eq("", "a"));
+        assert!(!eq("abcdefghijklmnop", "abcdefghijklmnoq"));
     }
 
     #[test]
