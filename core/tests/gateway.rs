@@ -385,6 +385,72 @@ async fn websocket_echo_and_close_codes_both_ways() {
     );
 }
 
+/// A masked client frame, as a browser would send it.
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![first];
+    match payload.len() {
+        n @ 0..=125 => f.push(0x80 | n as u8),
+        n => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
+
+#[tokio::test]
+async fn websocket_frames_pass_through_whole_however_they_are_cut() {
+    let up = start_upstream().await;
+    let (p, gw) = gateway().await;
+    let host = expose(&p, "box", up.port()).await;
+    let mut ws = ws_client(gw.local_addr(), &host, "/ws").await.unwrap();
+
+    // A text message in three fragments with a ping between them, written one byte at a
+    // time so that every frame header is split across reads.
+    let mut bytes = client_frame(0x01, b"frag");
+    bytes.extend(client_frame(0x89, b"are you there"));
+    bytes.extend(client_frame(0x00, &[b'm'; 300]));
+    bytes.extend(client_frame(0x80, b"ents"));
+    for b in &bytes {
+        ws.get_mut().write_all(&[*b]).await.unwrap();
+        ws.get_mut().flush().await.unwrap();
+    }
+    let mut want = String::from("frag");
+    want.push_str(&"m".repeat(300));
+    want.push_str("ents");
+    let (mut pong, mut echo) = (None, None);
+    while pong.is_none() || echo.is_none() {
+        match ws.next().await.unwrap().unwrap() {
+            Message::Pong(p) => pong = Some(p),
+            Message::Text(t) => echo = Some(t.to_string()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(pong.unwrap().as_ref(), b"are you there");
+    assert_eq!(echo.unwrap(), want);
+
+    // A close handshake ends the session at once, not after the relay's grace period.
+    ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "done".into(),
+    }))
+    .await
+    .unwrap();
+    while let Some(Ok(_)) = ws.next().await {}
+    assert!(
+        eventually(Duration::from_secs(2), || gw
+            .gateway()
+            .metrics()
+            .snapshot()
+            .websocket_sessions
+            == 0)
+        .await
+    );
+}
+
 #[tokio::test]
 async fn a_refused_websocket_handshake_returns_the_sandbox_answer() {
     let up = start_upstream().await;

@@ -11,6 +11,7 @@ mod headers;
 mod io;
 mod metrics;
 mod pool;
+mod relay;
 mod server;
 mod websocket;
 
