@@ -5,7 +5,8 @@
 # Settings (environment): ROUNDS (5), DURATION seconds per HTTP/WebSocket measurement (5),
 # SESSIONS for the scale section (8000), STREAM_BYTES (1 GiB), SECTIONS (all of
 # "http ws scale stream micro bindings"), PIN (0; 1 pins processes to cores, see README),
-# RESULTS (bench/RESULTS.md).
+# GATEWAY_THREADS (the gateway's runtime worker threads; default one per core), RESULTS
+# (bench/RESULTS.md).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,7 @@ SESSIONS=${SESSIONS:-8000}
 STREAM_BYTES=${STREAM_BYTES:-1073741824}
 SECTIONS=${SECTIONS:-http ws scale stream micro bindings}
 PIN=${PIN:-0}
+GATEWAY_THREADS=${GATEWAY_THREADS:-}
 RESULTS=${RESULTS:-$ROOT/bench/RESULTS.md}
 BACKEND_PORT=18001 NGINX_PORT=18002 GATEWAY_PORT=18003 NGINX_AUTO_PORT=18004 SCALE_PORT=18005
 HOST="$BACKEND_PORT-bench-benchtoken01.localhost"
@@ -141,7 +143,8 @@ nginx_conf "$WORK/nginx" 1 $NGINX_PORT
 start nginx $NGINX_PORT "${SERVER[@]}" nginx -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf"
 nginx_conf "$WORK/nginx-auto" auto $NGINX_AUTO_PORT
 start nginx_auto $NGINX_AUTO_PORT nginx -e "$WORK/nginx-auto/error.log" -p "$WORK/nginx-auto" -c "$WORK/nginx-auto/nginx.conf"
-start gateway $GATEWAY_PORT "${SERVER[@]}" "$BIN" gateway --listen 127.0.0.1:$GATEWAY_PORT --upstream-port $BACKEND_PORT
+start gateway $GATEWAY_PORT "${SERVER[@]}" "$BIN" gateway --listen 127.0.0.1:$GATEWAY_PORT --upstream-port $BACKEND_PORT \
+    ${GATEWAY_THREADS:+--threads "$GATEWAY_THREADS"}
 for port in $NGINX_PORT $NGINX_AUTO_PORT $GATEWAY_PORT; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $HOST" "http://127.0.0.1:$port/")
     [[ $code == 200 ]] || { echo "the proxy on port $port answered $code" >&2; exit 1; }
