@@ -552,6 +552,48 @@ mod tests {
         assert_eq!(s.scan(&frame(0x81, true, 3)).unwrap_err().1.code, 1002);
     }
 
+    /// Scans `bytes` in chunks; the absolute offset of a refused frame and its code.
+    fn outcome(bytes: &[u8], chunks: &[usize]) -> Option<(usize, u16)> {
+        let mut s = FrameScanner::new(true, 300, 500);
+        let (mut at, mut sizes) = (0, chunks.iter().cycle());
+        while at < bytes.len() {
+            let n = (*sizes.next().unwrap_or(&1)).clamp(1, bytes.len() - at);
+            if let Err((pass, v)) = s.scan(&bytes[at..at + n]) {
+                return Some((at + pass, v.code));
+            }
+            at += n;
+        }
+        None
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives, in whatever pieces: no panic, and the same verdict as when it
+        /// arrives whole (a header split across reads is refused at the start of the read
+        /// that completes it, the bytes before having gone on already).
+        #[test]
+        fn any_bytes_in_any_pieces(
+            frames in proptest::collection::vec((0u8..=255, 0usize..400, proptest::bool::ANY), 0..6),
+            junk in proptest::collection::vec(0u8..=255, 0..40),
+            chunks in proptest::collection::vec(1usize..50, 1..8),
+        ) {
+            let mut bytes = Vec::new();
+            for (first, len, masked) in frames {
+                bytes.extend(frame(first, masked, len));
+            }
+            bytes.extend(junk);
+            let whole = outcome(&bytes, &[bytes.len().max(1)]);
+            let pieces = outcome(&bytes, &chunks);
+            match (whole, pieces) {
+                (None, None) => {}
+                (Some((w, wc)), Some((p, pc))) => {
+                    proptest::prop_assert_eq!(wc, pc);
+                    proptest::prop_assert!(w <= p && p - w < 14, "whole {w}, pieces {p}");
+                }
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn gateway_close_frames_are_well_formed() {
         let plain = close_frame(1001, "idle timeout", false);
