@@ -251,6 +251,33 @@ impl Half {
         }
     }
 
+    /// Passes the `n` bytes just read from one side (the client's if `from_client`) on to
+    /// the other, up to a frame that breaks the rules; how the session ends, if it does.
+    async fn pass_on<W: AsyncWrite + Unpin>(
+        &mut self,
+        n: usize,
+        to: &mut W,
+        from_client: bool,
+    ) -> Option<End> {
+        let (pass, refused) = match self.scanner.scan(&self.buf[..n]) {
+            Ok(()) => (n, None),
+            Err((pass, v)) => (pass, Some(v)),
+        };
+        if to.write_all(&self.buf[..pass]).await.is_err() {
+            return Some(End::WriteFailed {
+                client: !from_client,
+            });
+        }
+        if let Some(violation) = refused {
+            return Some(End::Refused {
+                client: from_client,
+                violation,
+            });
+        }
+        self.grow_if_full(n);
+        None
+    }
+
     /// A read that filled the buffer: the next one gets a bigger one.
     fn grow_if_full(&mut self, n: usize) {
         if n == self.buf.len() && self.buf.len() < MAX_BUFFER {
@@ -314,33 +341,17 @@ pub(super) async fn relay<C, U>(
             r = client.read(&mut up.buf) => match r {
                 Ok(0) | Err(_) => break End::Gone { client: true },
                 Ok(n) => {
-                    let (pass, refused) = match up.scanner.scan(&up.buf[..n]) {
-                        Ok(()) => (n, None),
-                        Err((pass, v)) => (pass, Some(v)),
-                    };
-                    if upstream.write_all(&up.buf[..pass]).await.is_err() {
-                        break End::WriteFailed { client: false };
+                    if let Some(end) = up.pass_on(n, &mut upstream, true).await {
+                        break end;
                     }
-                    if let Some(violation) = refused {
-                        break End::Refused { client: true, violation };
-                    }
-                    up.grow_if_full(n);
                 }
             },
             r = upstream.read(&mut down.buf) => match r {
                 Ok(0) | Err(_) => break End::Gone { client: false },
                 Ok(n) => {
-                    let (pass, refused) = match down.scanner.scan(&down.buf[..n]) {
-                        Ok(()) => (n, None),
-                        Err((pass, v)) => (pass, Some(v)),
-                    };
-                    if client.write_all(&down.buf[..pass]).await.is_err() {
-                        break End::WriteFailed { client: true };
+                    if let Some(end) = down.pass_on(n, &mut client, false).await {
+                        break end;
                     }
-                    if let Some(violation) = refused {
-                        break End::Refused { client: false, violation };
-                    }
-                    down.grow_if_full(n);
                 }
             },
             _ = &mut idle_timer => {
