@@ -440,15 +440,7 @@ async fn websocket_frames_pass_through_whole_however_they_are_cut() {
     .await
     .unwrap();
     while let Some(Ok(_)) = ws.next().await {}
-    assert!(
-        eventually(Duration::from_secs(2), || gw
-            .gateway()
-            .metrics()
-            .snapshot()
-            .websocket_sessions
-            == 0)
-        .await
-    );
+    assert!(websocket_sessions_reach(&gw, 0, Duration::from_secs(2)).await);
 }
 
 #[tokio::test]
@@ -499,15 +491,7 @@ async fn websocket_messages_over_the_limit_close_the_session_with_1009() {
         }
     };
     assert_eq!(u16::from(f.code), 1009);
-    assert!(
-        eventually(Duration::from_secs(5), || gw
-            .gateway()
-            .metrics()
-            .snapshot()
-            .websocket_sessions
-            == 0)
-        .await
-    );
+    assert!(websocket_sessions_reach(&gw, 0, Duration::from_secs(5)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -520,15 +504,7 @@ async fn a_thousand_concurrent_websocket_sessions() {
     for _ in 0..1000 {
         sockets.push(ws_client(addr, &host, "/ws").await.unwrap());
     }
-    assert!(
-        eventually(Duration::from_secs(10), || gw
-            .gateway()
-            .metrics()
-            .snapshot()
-            .websocket_sessions
-            == 1000)
-        .await
-    );
+    assert!(websocket_sessions_reach(&gw, 1000, Duration::from_secs(10)).await);
     let tasks: Vec<_> = sockets
         .into_iter()
         .enumerate()
@@ -547,15 +523,7 @@ async fn a_thousand_concurrent_websocket_sessions() {
     for t in tasks {
         t.await.unwrap();
     }
-    assert!(
-        eventually(Duration::from_secs(10), || gw
-            .gateway()
-            .metrics()
-            .snapshot()
-            .websocket_sessions
-            == 0)
-        .await
-    );
+    assert!(websocket_sessions_reach(&gw, 0, Duration::from_secs(10)).await);
 }
 
 #[tokio::test]

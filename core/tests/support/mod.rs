@@ -377,6 +377,18 @@ pub async fn silent_service() -> (u16, tokio::task::JoinHandle<()>) {
 }
 
 /// Waits until `f` holds, up to `limit`.
+/// Whether the gateway counts `n` open WebSocket sessions within `limit`.
+pub async fn websocket_sessions_reach(
+    gw: &portway::GatewayHandle,
+    n: i64,
+    limit: Duration,
+) -> bool {
+    eventually(limit, || {
+        gw.gateway().metrics().snapshot().websocket_sessions == n
+    })
+    .await
+}
+
 pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let until = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < until {
