@@ -45,3 +45,32 @@ export declare class PortwayError extends Error {
   readonly status?: number
 }
 
+
+/**
+ * Builds the preview URL `{scheme}://{port}-{sandboxId}-{token}.{hostname}/`: `http` for
+ * local host names (`localhost`, `*.localhost`, loopback addresses), `https` otherwise.
+ * Checks, in order: the port, the sandbox id, the token format (`[a-z0-9_]{1,16}`), the
+ * host name.
+ *
+ * @throws {PortwayError} `INVALID_PORT`, `INVALID_SANDBOX_ID`, `INVALID_TOKEN_FORMAT`,
+ * `INVALID_HOSTNAME`, `CUSTOM_DOMAIN_REQUIRED` or `PREVIEW_LABEL_TOO_LONG`;
+ * `INVALID_ARGUMENT` when the sandbox id, token or host name is not a string.
+ *
+ * @example
+ * buildPreviewUrl(8080, 'my-box', 'token123', 'localhost:8787')
+ * // 'http://8080-my-box-token123.localhost:8787/'
+ */
+export declare function buildPreviewUrl(port: number, sandboxId: string, token: string, hostname: string): string
+
+/**
+ * Parses a host (a `Host` header, with or without a port) back into its route, without
+ * checking the domain; `null` when it is not a preview host.
+ *
+ * @throws {PortwayError} `INVALID_ARGUMENT` when `host` is not a string (and nothing else).
+ *
+ * @example
+ * parsePreviewHost('8080-my-box-token123.example.com')
+ * // { port: 8080, sandboxId: 'my-box', token: 'token123' }
+ * parsePreviewHost('example.com') // null
+ */
+export declare function parsePreviewHost(host: string): Route | null

@@ -47,6 +47,35 @@ export declare class PortwayError extends Error {
 
 
 /**
+ * Builds the preview URL `{scheme}://{port}-{sandboxId}-{token}.{hostname}/`: `http` for
+ * local host names (`localhost`, `*.localhost`, loopback addresses), `https` otherwise.
+ * Checks, in order: the port, the sandbox id, the token format (`[a-z0-9_]{1,16}`), the
+ * host name.
+ *
+ * @throws {PortwayError} `INVALID_PORT`, `INVALID_SANDBOX_ID`, `INVALID_TOKEN_FORMAT`,
+ * `INVALID_HOSTNAME`, `CUSTOM_DOMAIN_REQUIRED` or `PREVIEW_LABEL_TOO_LONG`;
+ * `INVALID_ARGUMENT` when the sandbox id, token or host name is not a string.
+ *
+ * @example
+ * buildPreviewUrl(8080, 'my-box', 'token123', 'localhost:8787')
+ * // 'http://8080-my-box-token123.localhost:8787/'
+ */
+export declare function buildPreviewUrl(port: number, sandboxId: string, token: string, hostname: string): string
+
+/**
+ * Parses a host (a `Host` header, with or without a port) back into its route, without
+ * checking the domain; `null` when it is not a preview host.
+ *
+ * @throws {PortwayError} `INVALID_ARGUMENT` when `host` is not a string (and nothing else).
+ *
+ * @example
+ * parsePreviewHost('8080-my-box-token123.example.com')
+ * // { port: 8080, sandboxId: 'my-box', token: 'token123' }
+ * parsePreviewHost('example.com') // null
+ */
+export declare function parsePreviewHost(host: string): Route | null
+
+/**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
  * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
@@ -328,21 +357,6 @@ export declare class WebSocketMessages {
 }
 
 /**
- * Builds the preview URL `{scheme}://{port}-{sandboxId}-{token}.{hostname}/`: `http` for
- * local host names (`localhost`, `*.localhost`, loopback addresses), `https` otherwise.
- * Checks, in order: the port, the sandbox id, the token format (`[a-z0-9_]{1,16}`), the
- * host name.
- *
- * @throws {PortwayError} `INVALID_PORT`, `INVALID_SANDBOX_ID`, `INVALID_TOKEN_FORMAT`,
- * `INVALID_HOSTNAME`, `CUSTOM_DOMAIN_REQUIRED` or `PREVIEW_LABEL_TOO_LONG`.
- *
- * @example
- * buildPreviewUrl(8080, 'my-box', 'token123', 'localhost:8787')
- * // 'http://8080-my-box-token123.localhost:8787/'
- */
-export declare function buildPreviewUrl(port: number, sandboxId: string, token: string, hostname: string): string
-
-/**
  * Every error code, in the core's order: the strings `PortwayError.code` can take.
  *
  * ```js
@@ -455,17 +469,6 @@ export interface GatewayOptions {
 
 /** A new random token: 16 characters of `[a-z0-9]` from the OS's secure random source. */
 export declare function generateToken(): string
-
-/**
- * Parses a host (a `Host` header, with or without a port) back into its route, without
- * checking the domain; `null` when it is not a preview host. Never throws.
- *
- * @example
- * parsePreviewHost('8080-my-box-token123.example.com')
- * // { port: 8080, sandboxId: 'my-box', token: 'token123' }
- * parsePreviewHost('example.com') // null
- */
-export declare function parsePreviewHost(host: string): Route | null
 
 /** Options of `new Portway(...)`; every one has a default. */
 export interface PortwayOptions {

@@ -9,6 +9,27 @@
 
 module.exports = require('./binding.js')
 
+// The two functions a server may call once per request are plain Node-API callbacks rather
+// than napi-rs functions (bindings/node/src/fast.rs says why, with the measurements).
+// `parsePreviewHost` gets from Rust where the route lies in the host, packed into one number
+// (the port from bit 15, the sandbox id's start from bit 12, its end from bit 6, the token's
+// end in bits 0-5; -1 when the host is not a preview host), and builds the object here.
+const locatePreviewRoute = module.exports.__locatePreviewRoute
+module.exports.buildPreviewUrl = module.exports.__buildPreviewUrl
+module.exports.parsePreviewHost = function parsePreviewHost(host) {
+  const at = locatePreviewRoute(host)
+  if (at < 0) return null
+  const idEnd = (at >> 6) & 63
+  return {
+    port: at >>> 15,
+    // A host is case-insensitive; the label Rust accepted is ASCII.
+    sandboxId: host.slice((at >> 12) & 7, idEnd).toLowerCase(),
+    token: host.slice(idEnd + 1, at & 63).toLowerCase(),
+  }
+}
+delete module.exports.__locatePreviewRoute
+delete module.exports.__buildPreviewUrl
+
 /**
  * Every error Portway throws, and every error its Promises reject with (except an
  * AbortSignal's own reason). `code` is the stable code (see `errorCodes()`); `status` is

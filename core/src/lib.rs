@@ -53,7 +53,7 @@ pub use crate::gateway::{
 pub use crate::hostname::{Hostname, MAX_HOSTNAME_LENGTH, MAX_LABEL_LENGTH};
 pub use crate::port::MIN_PORT;
 pub use crate::portway::{Portway, PortwayBuilder};
-pub use crate::preview_url::Route;
+pub use crate::preview_url::{Route, RouteSpans};
 pub use crate::registry::{Resolution, SandboxInfo, Upstream};
 pub use crate::rules::{
     DEFAULT_CUSTOM_DOMAIN_SUFFIXES, DEFAULT_DOMAIN, DEFAULT_MIN_TOKEN_LENGTH,

@@ -30,7 +30,45 @@ pub(crate) struct RouteRef<'a> {
     pub token: &'a str,
 }
 
+/// Where the parts of a [`Route`] lie in the host it was parsed from: byte ranges of the
+/// caller's own string, for a binding that hands out slices of it instead of copies (the
+/// host's first label, where they lie, is ASCII, so these are UTF-16 indices as well).
+///
+/// The host's text there is as the caller wrote it: lowercase it to get the route's
+/// sandbox id and token (a route is case-insensitive, like the host it is part of).
+///
+/// ```
+/// let host = "8080-My-Box-token123.example.com";
+/// let spans = portway::Rules::default().locate_preview_route(host).unwrap();
+/// assert_eq!(spans.port, 8080);
+/// assert_eq!(&host[spans.sandbox_id], "My-Box");
+/// assert_eq!(&host[spans.token], "token123");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpans {
+    /// The exposed port.
+    pub port: u16,
+    /// Where the sandbox id is.
+    pub sandbox_id: std::ops::Range<usize>,
+    /// Where the token is.
+    pub token: std::ops::Range<usize>,
+}
+
 impl RouteRef<'_> {
+    /// Where this route lies in its host: the label is `{port}-{sandbox_id}-{token}` from
+    /// the host's first byte (the port without leading zeros), whatever string it was
+    /// parsed from (the host itself or its lowercase copy, which has the same layout).
+    fn spans(self) -> RouteSpans {
+        let digits = self.port.checked_ilog10().map_or(1, |d| d as usize + 1);
+        let id_start = digits + 1;
+        let id_end = id_start + self.sandbox_id.len();
+        RouteSpans {
+            port: self.port,
+            sandbox_id: id_start..id_end,
+            token: id_end + 1..id_end + 1 + self.token.len(),
+        }
+    }
+
     fn to_owned(self) -> Route {
         Route {
             port: self.port,
@@ -79,6 +117,12 @@ impl Rules {
     /// ```
     pub fn parse_preview_host(&self, host: &str) -> Option<Route> {
         self.with_route(host, false, |r| r.to_owned())
+    }
+
+    /// Like [`Rules::parse_preview_host`], but gives where the route's parts lie in `host`
+    /// instead of copies of them: see [`RouteSpans`].
+    pub fn locate_preview_route(&self, host: &str) -> Option<RouteSpans> {
+        self.with_route(host, false, |r| r.spans())
     }
 
     /// Like [`Rules::parse_preview_host`], but the rest of the host after the first label must

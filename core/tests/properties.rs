@@ -62,9 +62,45 @@ proptest! {
     }
 
     #[test]
+    fn locate_agrees_with_parse(host in "[0-9]{3,6}-[a-zA-Z0-9_.:\u{e9}\u{212a}-]{0,70}(\\.[a-zA-Z\u{e9}]{1,5})?(:[0-9]{0,6})?") {
+        locate_agrees_with_parse_on(&host)?;
+    }
+
+    #[test]
+    fn locate_agrees_with_parse_on_any_text(host in ".{0,80}") {
+        locate_agrees_with_parse_on(&host)?;
+    }
+
+    #[test]
     fn build_never_panics(port in any::<u16>(), id in ".{0,70}", token in ".{0,20}", host in ".{0,80}") {
         let _ = portway::build_preview_url(port, &id, &token, &host);
     }
+}
+
+/// `locate_preview_route` finds a route exactly when `parse_preview_host` does, and its
+/// spans, lowercased, are that route, counted in bytes or in UTF-16 units alike.
+fn locate_agrees_with_parse_on(host: &str) -> Result<(), TestCaseError> {
+    let rules = portway::Rules::default();
+    let parsed = rules.parse_preview_host(host);
+    let spans = rules.locate_preview_route(host);
+    prop_assert_eq!(parsed.is_some(), spans.is_some());
+    if let (Some(route), Some(spans)) = (parsed, spans) {
+        prop_assert_eq!(spans.port, route.port);
+        prop_assert_eq!(
+            host[spans.sandbox_id.clone()].to_ascii_lowercase(),
+            route.sandbox_id.clone()
+        );
+        prop_assert_eq!(
+            host[spans.token.clone()].to_ascii_lowercase(),
+            route.token.clone()
+        );
+        let utf16: Vec<u16> = host.encode_utf16().collect();
+        let id16 = String::from_utf16(&utf16[spans.sandbox_id]).unwrap();
+        prop_assert_eq!(id16.to_lowercase(), route.sandbox_id);
+        let token16 = String::from_utf16(&utf16[spans.token]).unwrap();
+        prop_assert_eq!(token16.to_lowercase(), route.token);
+    }
+    Ok(())
 }
 
 #[test]

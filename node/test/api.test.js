@@ -119,6 +119,60 @@ describe('pure functions', () => {
     assert.equal(portway.parsePreviewHost('example.com'), null)
   })
 
+  // The free functions are plain Node-API callbacks reading strings on the stack, and
+  // parsePreviewHost builds its object in JavaScript from indices (bindings/node/src/fast.rs);
+  // Portway's methods of the same names go through napi-rs and the core's owned Route. Both
+  // must give the same answer for every input, including strings longer than the stack buffer
+  // (256 bytes) with multi-byte characters across its end, uppercase hosts and non-ASCII.
+  it('agree with Portway\'s methods on any input', () => {
+    const pw = new Portway({ domains: ['localhost', 'example.com', 'xn--bcher-kva.example'] })
+    let seed = 0x2545f491
+    const random = (n) => {
+      seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5
+      return (seed >>> 0) % n
+    }
+    const pieces = ['a', 'Z', 'k', '0', '9', '8080', '65535', '-', '--', '_', '.', ':', '\u00e9', '\u212a', '\u{1f600}', '\ud800', ' ', 'x'.repeat(60)]
+    // Hosts under the Portway's domains (its methods check them; the free function does not),
+    // or no host name at all; for building, any host name.
+    const domains = ['localhost', 'Example.COM', 'localhost:8787', 'example.com.', '[::1]', 'example.com:1:2', '']
+    const hostnames = [...domains, 'b\u00fccher.example', 'xn--bcher-kva.example', 'my.workers.dev']
+    const text = (max, from = pieces) => Array.from({ length: random(max) }, () => from[random(from.length)]).join('')
+    // In a host, no '.' or ':' in the label, so that what follows it is the domain chosen.
+    const labelPieces = pieces.filter((p) => p !== '.' && p !== ':')
+    const outcome = (f) => {
+      try {
+        return { value: f() }
+      } catch (err) {
+        return { code: err.code, message: err.message }
+      }
+    }
+    for (let i = 0; i < 20000; i++) {
+      const host = `${[8080, 1024, 65535, 99999, 3000][random(5)]}-${text(12, labelPieces)}-${text(4, labelPieces)}.${domains[random(domains.length)]}`
+      const parsed = outcome(() => portway.parsePreviewHost(host))
+      assert.deepEqual(parsed, outcome(() => pw.parsePreviewHost(host)), host)
+      const [id, token, hostname] = [text(20), text(4), i % 3 === 0 ? 'a.'.repeat(120 + random(20)) + text(6) : hostnames[random(hostnames.length)] + text(3)]
+      const port = [8080, 1023, 8080.5, '8080'][random(4)]
+      assert.deepEqual(
+        outcome(() => portway.buildPreviewUrl(port, id, token, hostname)),
+        outcome(() => pw.buildPreviewUrl(port, id, token, hostname)),
+        JSON.stringify([port, id, token, hostname]),
+      )
+    }
+    assert.deepEqual(portway.parsePreviewHost('8080-My-BOX-Token_1.Example.com:443'), { port: 8080, sandboxId: 'my-box', token: 'token_1' })
+    assert.deepEqual(portway.parsePreviewHost('65535-a-b.localhost'), { port: 65535, sandboxId: 'a', token: 'b' })
+    const long = 'x'.repeat(63 - 5 - 1 - 16 - 1)
+    assert.deepEqual(portway.parsePreviewHost(`8080-${long}-k3j9x0q2m7w1z5ab.localhost`), { port: 8080, sandboxId: long, token: 'k3j9x0q2m7w1z5ab' })
+    for (const tail of ['a', '\u00e9', '\u{1f600}']) {
+      for (let n = 240; n < 262; n++) {
+        const hostname = 'a.'.repeat(n >> 1).slice(0, n - 1 - tail.length) + '.' + tail
+        assert.deepEqual(
+          outcome(() => portway.buildPreviewUrl(8080, 'box', 'token123', hostname)),
+          outcome(() => pw.buildPreviewUrl(8080, 'box', 'token123', hostname)),
+        )
+      }
+    }
+  })
+
   it('validate and return their input', () => {
     assert.equal(portway.validatePort(8080), 8080)
     assert.equal(portway.validatePort(8080.0), 8080)

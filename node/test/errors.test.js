@@ -180,6 +180,17 @@ describe('every code a Node user can meet', () => {
   })
 
   it('INVALID_ARGUMENT', async () => {
+    // The URL functions take strings; anything else is named, with its kind.
+    for (const [value, kind] of [[12, 'a number'], [undefined, 'undefined'], [null, 'null'], [{}, 'an object'], [Symbol('s'), 'a symbol'], [8n, 'a bigint'], [true, 'a boolean']]) {
+      for (const [i, name] of ['sandboxId', 'token', 'hostname'].entries()) {
+        const args = [8080, 'box', 'token123', 'localhost']
+        args[i + 1] = value
+        assert.throws(() => portway.buildPreviewUrl(...args), { code: 'INVALID_ARGUMENT', message: `${name} must be a string, not ${kind}` })
+      }
+      assert.throws(() => portway.parsePreviewHost(value), { code: 'INVALID_ARGUMENT', message: `host must be a string, not ${kind}` })
+    }
+    assert.throws(() => portway.buildPreviewUrl(8080, 'box', 'token123'), { code: 'INVALID_ARGUMENT', message: 'hostname must be a string, not undefined' })
+    expectThrow('INVALID_ARGUMENT', () => portway.parsePreviewHost())
     const sb = new Portway().sandbox('box')
     const port = http.port
     for (const options of [

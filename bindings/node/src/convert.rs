@@ -43,6 +43,21 @@ pub(crate) fn port(rules: &Rules, value: &Unknown<'_>) -> portway::Result<u16> {
     }
 }
 
+/// What a JavaScript value is, for an error message: `a number`, `undefined`, `an object`...
+pub(crate) fn kind_of(value: &Unknown<'_>) -> &'static str {
+    match value.get_type() {
+        Ok(ValueType::Number) => "a number",
+        Ok(ValueType::BigInt) => "a bigint",
+        Ok(ValueType::String) => "a string",
+        Ok(ValueType::Boolean) => "a boolean",
+        Ok(ValueType::Null) => "null",
+        Ok(ValueType::Undefined) => "undefined",
+        Ok(ValueType::Symbol) => "a symbol",
+        Ok(ValueType::Function) => "a function",
+        _ => "an object",
+    }
+}
+
 fn from_js<T: FromNapiValue>(value: &Unknown<'_>) -> Option<T> {
     let raw = value.value();
     // SAFETY: `raw` is a live value of this call's environment.

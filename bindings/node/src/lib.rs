@@ -15,6 +15,7 @@
 mod abort;
 mod convert;
 mod errors;
+mod fast;
 mod gateway;
 mod portway;
 mod preview_url;

@@ -10,32 +10,13 @@ use portway::Rules;
 
 use crate::convert;
 use crate::errors::OrThrow;
-use crate::records::Route;
 
-static DEFAULT_RULES: LazyLock<Rules> = LazyLock::new(Rules::default);
+pub(crate) static DEFAULT_RULES: LazyLock<Rules> = LazyLock::new(Rules::default);
 
-/// Builds the preview URL `{scheme}://{port}-{sandboxId}-{token}.{hostname}/`: `http` for
-/// local host names (`localhost`, `*.localhost`, loopback addresses), `https` otherwise.
-/// Checks, in order: the port, the sandbox id, the token format (`[a-z0-9_]{1,16}`), the
-/// host name.
-///
-/// @throws {PortwayError} `INVALID_PORT`, `INVALID_SANDBOX_ID`, `INVALID_TOKEN_FORMAT`,
-/// `INVALID_HOSTNAME`, `CUSTOM_DOMAIN_REQUIRED` or `PREVIEW_LABEL_TOO_LONG`.
-///
-/// @example
-/// buildPreviewUrl(8080, 'my-box', 'token123', 'localhost:8787')
-/// // 'http://8080-my-box-token123.localhost:8787/'
-#[napi(ts_args_type = "port: number, sandboxId: string, token: string, hostname: string")]
-pub fn build_preview_url(
-    env: Env,
-    port: Unknown<'_>,
-    sandbox_id: String,
-    token: String,
-    hostname: String,
-) -> Result<String> {
-    build_with(&DEFAULT_RULES, &env, &port, &sandbox_id, &token, &hostname)
-}
+// `buildPreviewUrl` and `parsePreviewHost` themselves are plain Node-API callbacks (fast.rs,
+// typed in dts-header.d.ts); `Portway`'s methods of the same names use `build_with`.
 
+/// `buildPreviewUrl` with a `Portway`'s rules.
 pub(crate) fn build_with(
     rules: &Rules,
     env: &Env,
@@ -47,18 +28,6 @@ pub(crate) fn build_with(
     convert::port(rules, port)
         .and_then(|port| rules.build_preview_url(port, sandbox_id, token, hostname))
         .or_throw(env)
-}
-
-/// Parses a host (a `Host` header, with or without a port) back into its route, without
-/// checking the domain; `null` when it is not a preview host. Never throws.
-///
-/// @example
-/// parsePreviewHost('8080-my-box-token123.example.com')
-/// // { port: 8080, sandboxId: 'my-box', token: 'token123' }
-/// parsePreviewHost('example.com') // null
-#[napi]
-pub fn parse_preview_host(host: String) -> Option<Route> {
-    portway::parse_preview_host(&host).map(Route::from)
 }
 
 /// Checks a port: a whole number from 1024 to 65535 that is not reserved (3000). Returns
