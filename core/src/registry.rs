@@ -49,16 +49,52 @@ pub enum Resolution {
     Upstream(Upstream),
 }
 
-/// Where a preview request goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a preview request goes: a port on the host a sandbox's services listen on.
+///
+/// It shares its sandbox's target with the route table (one reference count to take per
+/// lookup, on memory the lookup has just read), so its parts are read through methods.
+#[derive(Debug, Clone)]
 pub struct Upstream {
-    /// The sandbox id.
-    pub sandbox_id: Arc<str>,
-    /// The host the sandbox's services listen on.
-    pub host: Arc<str>,
-    /// The port.
-    pub port: u16,
+    target: Arc<RouteTarget>,
+    port: u16,
 }
+
+impl Upstream {
+    /// The sandbox id.
+    pub fn sandbox_id(&self) -> &str {
+        &self.target.sandbox_id
+    }
+
+    /// The host the sandbox's services listen on.
+    pub fn host(&self) -> &str {
+        &self.target.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The sandbox id, shared (the gateway keys its per-sandbox limits by it).
+    pub(crate) fn sandbox_id_shared(&self) -> &Arc<str> {
+        &self.target.sandbox_id
+    }
+
+    /// The host, shared (the gateway keys its connection pool by it).
+    pub(crate) fn host_shared(&self) -> &Arc<str> {
+        &self.target.host
+    }
+}
+
+impl PartialEq for Upstream {
+    fn eq(&self, other: &Self) -> bool {
+        self.port == other.port
+            && self.sandbox_id() == other.sandbox_id()
+            && self.host() == other.host()
+    }
+}
+
+impl Eq for Upstream {}
 
 /// A sandbox as the registry knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -569,8 +605,7 @@ impl Registry {
                                 port: route.port,
                             },
                             SandboxStatus::Running => Resolution::Upstream(Upstream {
-                                sandbox_id: e.target.sandbox_id.clone(),
-                                host: e.target.host.clone(),
+                                target: e.target.clone(),
                                 port: e.port,
                             }),
                         }

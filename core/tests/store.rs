@@ -228,7 +228,7 @@ fn restart_keeps_state_and_urls() {
         sb.mark_running().await.unwrap();
         let host = url.trim_start_matches("http://").trim_end_matches('/');
         assert!(
-            matches!(p.resolve(host), portway::Resolution::Upstream(u) if &*u.host == "10.0.0.7")
+            matches!(p.resolve(host), portway::Resolution::Upstream(u) if u.host() == "10.0.0.7")
         );
     });
 }

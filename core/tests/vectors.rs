@@ -323,7 +323,7 @@ fn resolution_json(r: Resolution) -> Value {
             json!({"kind": "stale", "sandbox_id": sandbox_id, "port": port})
         }
         Resolution::Upstream(u) => json!({
-            "kind": "upstream", "sandbox_id": &*u.sandbox_id, "port": u.port, "upstream_host": &*u.host
+            "kind": "upstream", "sandbox_id": u.sandbox_id(), "port": u.port(), "upstream_host": u.host()
         }),
     }
 }

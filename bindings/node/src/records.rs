@@ -110,9 +110,9 @@ impl From<portway::Resolution> for Resolution {
             },
             portway::Resolution::Upstream(up) => Resolution {
                 kind: kind("upstream"),
-                sandbox_id: Some(up.sandbox_id.to_string()),
-                port: Some(up.port),
-                upstream_host: Some(up.host.to_string()),
+                sandbox_id: Some(up.sandbox_id().to_owned()),
+                port: Some(up.port()),
+                upstream_host: Some(up.host().to_owned()),
             },
             portway::Resolution::Denied => Resolution {
                 kind: kind("denied"),

@@ -223,9 +223,9 @@ impl From<portway::Resolution> for Resolution {
             }
             portway::Resolution::Upstream(u) => (
                 "upstream",
-                Some(u.sandbox_id.to_string()),
-                Some(u.port),
-                Some(u.host.to_string()),
+                Some(u.sandbox_id().to_owned()),
+                Some(u.port()),
+                Some(u.host().to_owned()),
             ),
         };
         Resolution {

@@ -141,9 +141,9 @@ impl From<portway::Resolution> for Resolution {
                 Resolution::Stale { sandbox_id, port }
             }
             portway::Resolution::Upstream(u) => Resolution::Upstream {
-                sandbox_id: u.sandbox_id.to_string(),
-                port: u.port,
-                upstream_host: u.host.to_string(),
+                sandbox_id: u.sandbox_id().to_owned(),
+                port: u.port(),
+                upstream_host: u.host().to_owned(),
             },
         }
     }

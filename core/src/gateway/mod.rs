@@ -185,7 +185,7 @@ impl Gateway {
             }
             Resolution::Upstream(u) => u,
         };
-        let Some(permit) = self.inner.limits.acquire(&upstream.sandbox_id) else {
+        let Some(permit) = self.inner.limits.acquire(upstream.sandbox_id_shared()) else {
             return Ok(self.refuse(GatewayRefusal::SandboxConnectionLimit, &req));
         };
         let res = if headers::is_websocket_upgrade(req.headers()) && req.method() == Method::GET {
@@ -215,7 +215,7 @@ impl Gateway {
             Some(_) => request_host(req).and_then(|h| http::HeaderValue::try_from(h).ok()),
         };
         Forwarding {
-            upstream_port: upstream.port,
+            upstream_port: upstream.port(),
             rewrite_host: self.inner.config.rewrite_host,
             preview_host,
             client,
@@ -268,7 +268,7 @@ impl Gateway {
             self.inner.config.response_timeout,
             self.inner
                 .pool
-                .send(&upstream.host, upstream.port, upstream_req),
+                .send(upstream.host_shared(), upstream.port(), upstream_req),
         );
         let (res, lease) = match sent.await {
             Ok(Ok(pair)) => pair,

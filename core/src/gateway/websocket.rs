@@ -41,8 +41,8 @@ where
     drop(req);
 
     let stream = match connect(
-        &upstream.host,
-        upstream.port,
+        upstream.host(),
+        upstream.port(),
         config.connect_retry_window,
         config.connect_timeout,
     )
