@@ -64,12 +64,7 @@ unsafe extern "C" fn build_preview_url(
         let status = unsafe {
             sys::napi_create_string_utf8(env, url.as_ptr().cast(), url.len() as isize, &mut value)
         };
-        if status != sys::Status::napi_ok {
-            return Err(Thrown::Napi(napi::Error::from_reason(
-                "cannot create the URL string",
-            )));
-        }
-        Ok(value)
+        made(status, value)
     })
 }
 
@@ -99,12 +94,7 @@ unsafe extern "C" fn locate_preview_route(
         let mut value = ptr::null_mut();
         // SAFETY: plain number creation in this call's environment.
         let status = unsafe { sys::napi_create_int32(env, packed, &mut value) };
-        if status != sys::Status::napi_ok {
-            return Err(Thrown::Napi(napi::Error::from_reason(
-                "cannot create a number",
-            )));
-        }
-        Ok(value)
+        made(status, value)
     })
 }
 
@@ -116,6 +106,20 @@ fn pack(spans: &portway::RouteSpans) -> i32 {
     debug_assert!(spans.sandbox_id.start < 8 && spans.token.end < 64);
     // Below 2^31: the port is 16 bits at bit 15.
     packed as i32
+}
+
+/// The value a Node-API call created, or why it could not (the environment is going away).
+fn made(
+    status: sys::napi_status,
+    value: sys::napi_value,
+) -> std::result::Result<sys::napi_value, Thrown> {
+    if status == sys::Status::napi_ok {
+        Ok(value)
+    } else {
+        Err(Thrown::Napi(napi::Error::from_reason(
+            "cannot create the result",
+        )))
+    }
 }
 
 /// Why a callback throws.
