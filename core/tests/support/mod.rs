@@ -376,7 +376,6 @@ pub async fn silent_service() -> (u16, tokio::task::JoinHandle<()>) {
     (port, task)
 }
 
-/// Waits until `f` holds, up to `limit`.
 /// Whether the gateway counts `n` open WebSocket sessions within `limit`.
 pub async fn websocket_sessions_reach(
     gw: &portway::GatewayHandle,
@@ -389,6 +388,7 @@ pub async fn websocket_sessions_reach(
     .await
 }
 
+/// Waits until `f` holds, up to `limit`.
 pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let until = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < until {
