@@ -62,13 +62,13 @@ pub struct ServeArgs {
     pub keep_host: Option<bool>,
     /// Client connections open at once [default: 10000].
     #[arg(long, env = "PORTWAY_MAX_CONNECTIONS")]
-    pub max_connections: Option<usize>,
+    pub max_connections: Option<u64>,
     /// Requests and WebSocket sessions in flight per sandbox [default: 1000].
     #[arg(long, env = "PORTWAY_MAX_CONNECTIONS_PER_SANDBOX")]
-    pub max_connections_per_sandbox: Option<usize>,
+    pub max_connections_per_sandbox: Option<u64>,
     /// The largest request head in bytes [default: 32768].
     #[arg(long, env = "PORTWAY_MAX_HEAD_SIZE")]
-    pub max_head_size: Option<usize>,
+    pub max_head_size: Option<u64>,
     /// Time to send a request head, such as `10s` [default: 10s].
     #[arg(long, env = "PORTWAY_HEAD_TIMEOUT", value_parser = parse_duration)]
     pub head_timeout: Option<Duration>,
@@ -89,10 +89,19 @@ pub struct ServeArgs {
     pub response_timeout: Option<Duration>,
     /// The largest WebSocket message relayed, in bytes [default: 16777216].
     #[arg(long, env = "PORTWAY_WS_MAX_MESSAGE_SIZE")]
-    pub ws_max_message_size: Option<usize>,
+    pub ws_max_message_size: Option<u64>,
+    /// The largest WebSocket frame relayed, in bytes [default: 16777216].
+    #[arg(long, env = "PORTWAY_WS_MAX_FRAME_SIZE")]
+    pub ws_max_frame_size: Option<u64>,
+    /// The most headers in one request [default: 100].
+    #[arg(long, env = "PORTWAY_MAX_HEADERS")]
+    pub max_headers: Option<u64>,
+    /// How long an idle upstream connection stays pooled [default: 90s].
+    #[arg(long, env = "PORTWAY_UPSTREAM_POOL_IDLE_TIMEOUT", value_parser = parse_duration)]
+    pub upstream_pool_idle_timeout: Option<Duration>,
     /// Idle upstream connections kept per sandbox port [default: 256].
     #[arg(long, env = "PORTWAY_UPSTREAM_POOL_SIZE")]
-    pub upstream_pool_size: Option<usize>,
+    pub upstream_pool_size: Option<u64>,
     /// How long shutdown waits for in-flight requests [default: 10s].
     #[arg(long, env = "PORTWAY_SHUTDOWN_TIMEOUT", value_parser = parse_duration)]
     pub shutdown_timeout: Option<Duration>,
@@ -113,18 +122,47 @@ struct FileSettings {
     normalize_id: Option<bool>,
     min_token_length: Option<i64>,
     keep_host: Option<bool>,
-    max_connections: Option<usize>,
-    max_connections_per_sandbox: Option<usize>,
-    max_head_size: Option<usize>,
+    max_connections: Option<u64>,
+    max_connections_per_sandbox: Option<u64>,
+    max_head_size: Option<u64>,
     head_timeout: Option<String>,
     idle_timeout: Option<String>,
     ws_idle_timeout: Option<String>,
     connect_retry_window: Option<String>,
     connect_timeout: Option<String>,
     response_timeout: Option<String>,
-    ws_max_message_size: Option<usize>,
-    upstream_pool_size: Option<usize>,
+    ws_max_message_size: Option<u64>,
+    ws_max_frame_size: Option<u64>,
+    max_headers: Option<u64>,
+    upstream_pool_idle_timeout: Option<String>,
+    upstream_pool_size: Option<u64>,
     shutdown_timeout: Option<String>,
+}
+
+impl FileSettings {
+    /// The gateway's settings the file gives (durations parsed); the rest stays unset.
+    fn gateway_options(&self) -> Result<portway::GatewayOptions, String> {
+        let dur = |s: &Option<String>| s.as_deref().map(parse_duration).transpose();
+        Ok(portway::GatewayOptions {
+            rewrite_host: self.keep_host.map(|keep| !keep),
+            forwarded_proto: self.forwarded_proto.clone(),
+            max_head_size: self.max_head_size,
+            max_headers: self.max_headers,
+            head_timeout: dur(&self.head_timeout)?,
+            idle_timeout: dur(&self.idle_timeout)?,
+            ws_idle_timeout: dur(&self.ws_idle_timeout)?,
+            max_connections: self.max_connections,
+            max_connections_per_sandbox: self.max_connections_per_sandbox,
+            upstream_pool_size: self.upstream_pool_size,
+            upstream_pool_idle_timeout: dur(&self.upstream_pool_idle_timeout)?,
+            connect_retry_window: dur(&self.connect_retry_window)?,
+            connect_timeout: dur(&self.connect_timeout)?,
+            response_timeout: dur(&self.response_timeout)?,
+            ws_max_message_size: self.ws_max_message_size,
+            ws_max_frame_size: self.ws_max_frame_size,
+            shutdown_timeout: dur(&self.shutdown_timeout)?,
+        })
+    }
 }
 
 /// Everything `portway serve` runs with, resolved.
@@ -166,75 +204,40 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl ServeArgs {
+    /// The gateway's settings the flags and environment give; the rest stays unset.
+    fn gateway_options(&self) -> portway::GatewayOptions {
+        portway::GatewayOptions {
+            rewrite_host: self.keep_host.map(|keep| !keep),
+            forwarded_proto: self.forwarded_proto.clone(),
+            max_head_size: self.max_head_size,
+            max_headers: self.max_headers,
+            head_timeout: self.head_timeout,
+            idle_timeout: self.idle_timeout,
+            ws_idle_timeout: self.ws_idle_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_sandbox: self.max_connections_per_sandbox,
+            upstream_pool_size: self.upstream_pool_size,
+            upstream_pool_idle_timeout: self.upstream_pool_idle_timeout,
+            connect_retry_window: self.connect_retry_window,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+            ws_max_message_size: self.ws_max_message_size,
+            ws_max_frame_size: self.ws_max_frame_size,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+
     /// Merges flags and environment (already in `self`) over the TOML file and the defaults.
     pub fn resolve(self) -> Result<Settings, String> {
         let file = match &self.config {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
-        let dur = |flag: Option<Duration>,
-                   file: Option<String>,
-                   default: Duration|
-         -> Result<Duration, String> {
-            match (flag, file) {
-                (Some(d), _) => Ok(d),
-                (None, Some(s)) => parse_duration(&s),
-                (None, None) => Ok(default),
-            }
-        };
-        let d = portway::GatewayConfig::default();
-        let gateway = portway::GatewayConfig {
-            rewrite_host: !self.keep_host.or(file.keep_host).unwrap_or(false),
-            forwarded_proto: self.forwarded_proto.or(file.forwarded_proto),
-            max_head_size: self
-                .max_head_size
-                .or(file.max_head_size)
-                .unwrap_or(d.max_head_size),
-            head_timeout: dur(self.head_timeout, file.head_timeout, d.head_timeout)?,
-            idle_timeout: dur(self.idle_timeout, file.idle_timeout, d.idle_timeout)?,
-            ws_idle_timeout: dur(
-                self.ws_idle_timeout,
-                file.ws_idle_timeout,
-                d.ws_idle_timeout,
-            )?,
-            max_connections: self
-                .max_connections
-                .or(file.max_connections)
-                .unwrap_or(d.max_connections),
-            max_connections_per_sandbox: self
-                .max_connections_per_sandbox
-                .or(file.max_connections_per_sandbox)
-                .unwrap_or(d.max_connections_per_sandbox),
-            upstream_pool_size: self
-                .upstream_pool_size
-                .or(file.upstream_pool_size)
-                .unwrap_or(d.upstream_pool_size),
-            connect_retry_window: dur(
-                self.connect_retry_window,
-                file.connect_retry_window,
-                d.connect_retry_window,
-            )?,
-            connect_timeout: dur(
-                self.connect_timeout,
-                file.connect_timeout,
-                d.connect_timeout,
-            )?,
-            response_timeout: dur(
-                self.response_timeout,
-                file.response_timeout,
-                d.response_timeout,
-            )?,
-            ws_max_message_size: self
-                .ws_max_message_size
-                .or(file.ws_max_message_size)
-                .unwrap_or(d.ws_max_message_size),
-            shutdown_timeout: dur(
-                self.shutdown_timeout,
-                file.shutdown_timeout,
-                d.shutdown_timeout,
-            )?,
-            ..d
-        };
+        let gateway = self
+            .gateway_options()
+            .or(file.gateway_options()?)
+            .resolve()
+            .map_err(|e| e.to_string())?;
         let pick_list = |flag: Vec<String>, file: Option<Vec<String>>, default: &[&str]| {
             if !flag.is_empty() {
                 flag
@@ -246,7 +249,7 @@ impl ServeArgs {
             listen: self
                 .listen
                 .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+                .unwrap_or_else(|| portway::DEFAULT_LISTEN.into()),
             admin_listen: self
                 .admin_listen
                 .or(file.admin_listen)

@@ -676,3 +676,49 @@ async fn web_pages_cannot_drive_the_admin_api() {
         200
     );
 }
+
+/// Every gateway setting of tests/api/parity.json is a flag of `portway serve`, and a flag
+/// reaches the core's checks (an unusable value is refused at start, naming the setting).
+#[test]
+fn every_gateway_setting_is_a_serve_flag() {
+    let parity: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/api/parity.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_portway"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for option in parity["options"]["GatewayConfig"].as_array().unwrap() {
+        let flag = option["cli"].as_str().unwrap();
+        assert!(help.contains(flag), "`portway serve --help` has no {flag}");
+    }
+    for (flag, value, setting) in [
+        ("--max-headers", "0", "max_headers"),
+        ("--ws-max-frame-size", "0", "ws_max_frame_size"),
+        ("--upstream-pool-idle-timeout", "1s", ""),
+        ("--idle-timeout", "0", "idle_timeout"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_portway"))
+            .args(["serve", "--store", ":memory:", "--listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0", flag, value, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{flag} {value} is not a flag");
+        if setting.is_empty() {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_portway"))
+            .args(["serve", "--store", ":memory:", "--listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0", flag, value])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag} {value} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(setting), "{flag} {value}: {stderr}");
+    }
+}

@@ -5,105 +5,117 @@
 
 use std::fmt;
 
-/// The stable code of an [`Error`]: the same string in every language.
+/// Calls `$callback!` with the table of every error code, once per code in a fixed order:
+/// `Variant ClassName "CODE" "when it happens";`. The one list of codes: [`ErrorCode`] is
+/// built from it here, and the bindings build their own lists from it (Python's exception
+/// classes, Swift's `PortwayErrorCode`), so no language can miss a code.
 ///
 /// ```
-/// use portway::ErrorCode;
-/// assert_eq!(ErrorCode::InvalidPort.as_str(), "INVALID_PORT");
-/// assert_eq!(ErrorCode::ALL.len(), 19);
+/// macro_rules! count {
+///     ($($variant:ident $class:ident $code:literal $when:literal;)*) => { [$($code),*].len() };
+/// }
+/// assert_eq!(portway::error_codes!(count), portway::ErrorCode::ALL.len());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum ErrorCode {
-    /// A port outside 1024..=65535, a reserved port, or not an integer at all.
-    InvalidPort,
-    /// A sandbox id that breaks one of the id rules.
-    InvalidSandboxId,
-    /// A host name that is empty, malformed, an IP literal other than loopback, or a URL.
-    InvalidHostname,
-    /// A host name that cannot carry wildcard subdomains (such as `*.workers.dev`).
-    CustomDomainRequired,
-    /// The preview URL's first label (or whole host name) would not fit DNS.
-    PreviewLabelTooLong,
-    /// A token that breaks the custom-token rules.
-    InvalidTokenFormat,
-    /// A custom token already used by another port of the same sandbox.
-    TokenInUse,
-    /// An operation on a sandbox that does not exist.
-    SandboxNotFound,
-    /// `wait_for_port` gave up.
-    PortWaitTimeout,
-    /// A WebSocket connection to a sandbox service could not be opened.
-    WsConnectFailed,
-    /// The store could not be opened, read or written.
-    StoreError,
-    /// The gateway could not start or failed.
-    GatewayError,
-    /// A host name that is valid but not one of the configured preview domains.
-    DomainNotConfigured,
-    /// A port name that is empty, too long, or has control characters.
-    InvalidPortName,
-    /// An upstream host that is neither an IP address nor a host name.
-    InvalidUpstreamHost,
-    /// A configuration value that is out of range or inconsistent.
-    InvalidConfig,
-    /// Any other argument that is out of range (timeouts, sizes, status ranges).
-    InvalidArgument,
-    /// A WebSocket that is already closed was used.
-    WsClosed,
-    /// A WebSocket session failed (protocol error, I/O error, message too large).
-    WsError,
+#[macro_export]
+macro_rules! error_codes {
+    ($callback:ident) => {
+        $callback! {
+            InvalidPort InvalidPortError "INVALID_PORT"
+                "a port outside 1024..=65535, a reserved port, or not an integer";
+            InvalidSandboxId InvalidSandboxIdError "INVALID_SANDBOX_ID"
+                "a sandbox id that breaks one of the id rules (length, case, characters, hyphens, reserved)";
+            InvalidHostname InvalidHostnameError "INVALID_HOSTNAME"
+                "a host name that is empty, a URL, malformed, or an IP literal other than loopback";
+            CustomDomainRequired CustomDomainRequiredError "CUSTOM_DOMAIN_REQUIRED"
+                "a host name under a suffix that cannot carry wildcard subdomains (workers.dev)";
+            PreviewLabelTooLong PreviewLabelTooLongError "PREVIEW_LABEL_TOO_LONG"
+                "the first label port-id-token is over 63 characters or the whole host over 253";
+            InvalidTokenFormat InvalidTokenFormatError "INVALID_TOKEN_FORMAT"
+                "a custom token of the wrong length or with characters outside [a-z0-9_]";
+            TokenInUse TokenInUseError "TOKEN_IN_USE"
+                "a custom token already used by another port of the same sandbox";
+            SandboxNotFound SandboxNotFoundError "SANDBOX_NOT_FOUND"
+                "an operation on a sandbox that does not exist";
+            PortWaitTimeout PortWaitTimeoutError "PORT_WAIT_TIMEOUT"
+                "wait_for_port gave up before the service answered";
+            WsConnectFailed WsConnectFailedError "WS_CONNECT_FAILED"
+                "a WebSocket connection to a sandbox service could not be opened";
+            StoreError StoreError "STORE_ERROR"
+                "the store could not be opened, read or written";
+            GatewayError GatewayError "GATEWAY_ERROR"
+                "the gateway could not start or failed";
+            DomainNotConfigured DomainNotConfiguredError "DOMAIN_NOT_CONFIGURED"
+                "expose_port was given a host name that is not one of the configured domains";
+            InvalidPortName InvalidPortNameError "INVALID_PORT_NAME"
+                "a port name that is empty, over 64 characters, or has control characters";
+            InvalidUpstreamHost InvalidUpstreamHostError "INVALID_UPSTREAM_HOST"
+                "an upstream host that is neither an IP address nor a host name";
+            InvalidConfig InvalidConfigError "INVALID_CONFIG"
+                "a configuration value that is out of range or inconsistent";
+            InvalidArgument InvalidArgumentError "INVALID_ARGUMENT"
+                "any other argument out of range (timeouts, intervals, sizes, status ranges)";
+            WsClosed WsClosedError "WS_CLOSED"
+                "a WebSocket that is already closed was used";
+            WsError WsError "WS_ERROR"
+                "a WebSocket session failed (protocol error, I/O error, message too large)";
+        }
+    };
 }
 
-impl ErrorCode {
-    /// Every code, in a fixed order.
-    pub const ALL: [ErrorCode; 19] = [
-        ErrorCode::InvalidPort,
-        ErrorCode::InvalidSandboxId,
-        ErrorCode::InvalidHostname,
-        ErrorCode::CustomDomainRequired,
-        ErrorCode::PreviewLabelTooLong,
-        ErrorCode::InvalidTokenFormat,
-        ErrorCode::TokenInUse,
-        ErrorCode::SandboxNotFound,
-        ErrorCode::PortWaitTimeout,
-        ErrorCode::WsConnectFailed,
-        ErrorCode::StoreError,
-        ErrorCode::GatewayError,
-        ErrorCode::DomainNotConfigured,
-        ErrorCode::InvalidPortName,
-        ErrorCode::InvalidUpstreamHost,
-        ErrorCode::InvalidConfig,
-        ErrorCode::InvalidArgument,
-        ErrorCode::WsClosed,
-        ErrorCode::WsError,
-    ];
-
-    /// The stable string, such as `"INVALID_PORT"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidPort => "INVALID_PORT",
-            ErrorCode::InvalidSandboxId => "INVALID_SANDBOX_ID",
-            ErrorCode::InvalidHostname => "INVALID_HOSTNAME",
-            ErrorCode::CustomDomainRequired => "CUSTOM_DOMAIN_REQUIRED",
-            ErrorCode::PreviewLabelTooLong => "PREVIEW_LABEL_TOO_LONG",
-            ErrorCode::InvalidTokenFormat => "INVALID_TOKEN_FORMAT",
-            ErrorCode::TokenInUse => "TOKEN_IN_USE",
-            ErrorCode::SandboxNotFound => "SANDBOX_NOT_FOUND",
-            ErrorCode::PortWaitTimeout => "PORT_WAIT_TIMEOUT",
-            ErrorCode::WsConnectFailed => "WS_CONNECT_FAILED",
-            ErrorCode::StoreError => "STORE_ERROR",
-            ErrorCode::GatewayError => "GATEWAY_ERROR",
-            ErrorCode::DomainNotConfigured => "DOMAIN_NOT_CONFIGURED",
-            ErrorCode::InvalidPortName => "INVALID_PORT_NAME",
-            ErrorCode::InvalidUpstreamHost => "INVALID_UPSTREAM_HOST",
-            ErrorCode::InvalidConfig => "INVALID_CONFIG",
-            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
-            ErrorCode::WsClosed => "WS_CLOSED",
-            ErrorCode::WsError => "WS_ERROR",
+macro_rules! define_error_code {
+    ($($variant:ident $class:ident $code:literal $when:literal;)*) => {
+        /// The stable code of an [`Error`]: the same string in every language.
+        ///
+        /// ```
+        /// use portway::ErrorCode;
+        /// assert_eq!(ErrorCode::InvalidPort.as_str(), "INVALID_PORT");
+        /// assert_eq!(ErrorCode::ALL.len(), 19);
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $(#[doc = concat!("`", $code, "`: ", $when, ".")] $variant,)*
         }
-    }
 
+        impl ErrorCode {
+            /// Every code, in a fixed order.
+            pub const ALL: [ErrorCode; [$($code),*].len()] = [$(ErrorCode::$variant),*];
+
+            /// The stable string, such as `"INVALID_PORT"`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+
+            /// When the error happens, in one line (the text of every binding's docs).
+            ///
+            /// ```
+            /// assert_eq!(
+            ///     portway::ErrorCode::SandboxNotFound.description(),
+            ///     "an operation on a sandbox that does not exist"
+            /// );
+            /// ```
+            pub const fn description(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $when,)*
+                }
+            }
+
+            /// The name of the error's class in languages that have one per code (Python's
+            /// `InvalidPortError`).
+            pub const fn class_name(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => stringify!($class),)*
+                }
+            }
+        }
+    };
+}
+
+error_codes!(define_error_code);
+
+impl ErrorCode {
     /// The code for a stable string, if there is one.
     ///
     /// ```

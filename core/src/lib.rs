@@ -33,6 +33,7 @@ mod connect;
 mod error;
 pub mod gateway;
 mod hostname;
+pub mod options;
 mod port;
 mod portway;
 mod preview_url;
@@ -47,12 +48,13 @@ mod ws;
 
 pub use crate::error::{Error, ErrorCode, Result};
 pub use crate::gateway::{
-    ClientAddr, Gateway, GatewayConfig, GatewayHandle, GatewayRefusal, GatewayService,
-    MetricsSnapshot,
+    ClientAddr, Gateway, GatewayConfig, GatewayHandle, GatewayOptions, GatewayRefusal,
+    GatewayService, MetricsSnapshot,
 };
 pub use crate::hostname::{Hostname, MAX_HOSTNAME_LENGTH, MAX_LABEL_LENGTH};
+pub use crate::options::{DEFAULT_LISTEN, WaitSettings, WsConnectSettings};
 pub use crate::port::MIN_PORT;
-pub use crate::portway::{Portway, PortwayBuilder};
+pub use crate::portway::{Portway, PortwayBuilder, PortwaySettings};
 pub use crate::preview_url::{Route, RouteSpans};
 pub use crate::registry::{Resolution, SandboxInfo, Upstream};
 pub use crate::rules::{

@@ -167,6 +167,72 @@ impl PortwayBuilder {
     }
 }
 
+/// A [`Portway`]'s settings as a host gives them: every field optional, `None` keeps the
+/// default of [`PortwayBuilder`]. What the bindings build; [`PortwaySettings::build`] checks
+/// everything (`INVALID_CONFIG`, `INVALID_HOSTNAME`, `STORE_ERROR`).
+///
+/// ```
+/// let portway = portway::PortwaySettings {
+///     domains: Some(vec!["example.com".into()]),
+///     min_token_length: Some(12),
+///     ..Default::default()
+/// }
+/// .build()?;
+/// assert_eq!(portway.rules().min_token_length(), 12);
+/// # Ok::<(), portway::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortwaySettings {
+    /// The preview domains (default `["localhost"]`).
+    pub domains: Option<Vec<String>>,
+    /// `":memory:"` (default) or the path of an SQLite file.
+    pub store: Option<String>,
+    /// Ports that can never be exposed (default `[3000]`).
+    pub reserved_ports: Option<Vec<i64>>,
+    /// Sandbox ids that are refused (default `www api admin root system cloudflare workers`).
+    pub reserved_sandbox_ids: Option<Vec<String>>,
+    /// Host-name suffixes that need a custom domain (default `["workers.dev"]`).
+    pub custom_domain_suffixes: Option<Vec<String>>,
+    /// Lowercase uppercase sandbox ids instead of refusing them (default off).
+    pub normalize_id: Option<bool>,
+    /// The shortest custom token accepted, 1..=16 (default 8).
+    pub min_token_length: Option<i64>,
+    /// The gateway's settings (default: [`GatewayConfig::default`]).
+    pub gateway: Option<GatewayConfig>,
+}
+
+impl PortwaySettings {
+    /// Checks the settings, opens the store and loads what it holds.
+    pub fn build(self) -> Result<Portway> {
+        let mut b = Portway::builder();
+        if let Some(d) = self.domains {
+            b = b.domains(d);
+        }
+        if let Some(path) = self.store {
+            b = b.store_path(path);
+        }
+        if let Some(p) = self.reserved_ports {
+            b = b.reserved_ports(p);
+        }
+        if let Some(ids) = self.reserved_sandbox_ids {
+            b = b.reserved_sandbox_ids(ids);
+        }
+        if let Some(s) = self.custom_domain_suffixes {
+            b = b.custom_domain_suffixes(s);
+        }
+        if let Some(on) = self.normalize_id {
+            b = b.normalize_id(on);
+        }
+        if let Some(n) = self.min_token_length {
+            b = b.min_token_length(n);
+        }
+        if let Some(g) = self.gateway {
+            b = b.gateway_config(g);
+        }
+        b.build()
+    }
+}
+
 impl Portway {
     /// A builder with the defaults: domain `localhost`, memory store.
     pub fn builder() -> PortwayBuilder {

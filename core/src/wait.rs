@@ -37,6 +37,22 @@ impl WaitMode {
         }
     }
 
+    /// The mode for `"tcp"` or `"http"`; `INVALID_ARGUMENT` for anything else.
+    ///
+    /// ```
+    /// assert_eq!(portway::WaitMode::named("tcp")?, portway::WaitMode::Tcp);
+    /// assert_eq!(
+    ///     portway::WaitMode::named("udp").unwrap_err().to_string(),
+    ///     "wait mode must be \"http\" or \"tcp\" (got \"udp\")"
+    /// );
+    /// # Ok::<(), portway::Error>(())
+    /// ```
+    pub fn named(s: &str) -> Result<WaitMode> {
+        WaitMode::parse(s).ok_or_else(|| {
+            Error::InvalidArgument(format!("wait mode must be \"http\" or \"tcp\" (got {s:?})"))
+        })
+    }
+
     /// The mode for `"tcp"` or `"http"`.
     pub fn parse(s: &str) -> Option<WaitMode> {
         match s {

@@ -305,14 +305,20 @@ fn preview_hosts() {
 fn errors_list_matches_the_error_type() {
     let text = std::fs::read_to_string(vectors_dir().join("errors.json")).unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
-    let listed: Vec<&str> = doc["codes"]
+    let listed: Vec<(&str, &str)> = doc["codes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["code"].as_str().unwrap())
+        .map(|c| (c["code"].as_str().unwrap(), c["when"].as_str().unwrap()))
         .collect();
-    let ours: Vec<&str> = portway::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
-    assert_eq!(listed, ours, "errors.json and ErrorCode::ALL differ");
+    let ours: Vec<(&str, &str)> = portway::ErrorCode::ALL
+        .iter()
+        .map(|c| (c.as_str(), c.description()))
+        .collect();
+    assert_eq!(
+        listed, ours,
+        "errors.json and portway::error_codes! differ (codes, order or descriptions)"
+    );
 }
 
 fn resolution_json(r: Resolution) -> Value {
@@ -391,4 +397,33 @@ async fn flows() {
             check(&ctx, &step["expect"], got, &mut vars);
         }
     }
+}
+
+/// tests/api/parity.json lists every gateway setting with its kind and default: the core's
+/// table is the source, so a setting added, renamed, reordered or given another default here
+/// fails until the list (which every binding checks itself against) follows.
+#[test]
+fn parity_options_match_the_core_table() {
+    let path = vectors_dir().join("../api/parity.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let listed: Vec<(String, String, Value)> = doc["options"]["GatewayConfig"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["rust"].as_str().unwrap().to_owned(),
+                o["kind"].as_str().unwrap().to_owned(),
+                o["default"].clone(),
+            )
+        })
+        .collect();
+    let ours: Vec<(String, String, Value)> = portway::GatewayConfig::fields()
+        .into_iter()
+        .map(|f| (f.name.to_owned(), f.kind.as_str().to_owned(), f.default))
+        .collect();
+    assert_eq!(
+        listed, ours,
+        "parity.json's options and the core's gateway table differ"
+    );
 }

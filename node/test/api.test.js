@@ -335,3 +335,36 @@ describe('Sandbox', () => {
     await assert.rejects(p, (err) => err instanceof PortwayError && err.code === 'INVALID_PORT')
   })
 })
+
+describe('gateway options: the core table, the typings and parity.json agree', () => {
+  const options = parity.options.GatewayConfig
+  const scale = (o) => (o.kind === 'duration' && o.default !== null ? o.default * 1000 : o.default)
+
+  it('gatewayOptionFields() is parity.json (names, kinds, defaults in milliseconds)', () => {
+    assert.ok(options.length > 0)
+    assert.deepEqual(
+      portway.gatewayOptionFields(),
+      options.map((o) => ({ name: o.node, kind: o.kind, default: scale(o) })),
+    )
+  })
+
+  it('index.d.ts declares exactly these GatewayOptions', () => {
+    const dts = fs.readFileSync(path.join(REPO, 'node', 'index.d.ts'), 'utf8')
+    const body = dts.match(/export interface GatewayOptions \{([\s\S]*?)\n\}/)
+    assert.ok(body, 'index.d.ts has no GatewayOptions interface')
+    const declared = [...body[1].matchAll(/^\s+(\w+)\?:/gm)].map((m) => m[1])
+    assert.deepEqual(declared, options.map((o) => o.node))
+  })
+
+  for (const o of options) {
+    it(`gateway.${o.node} reaches the core`, () => {
+      const good = { bool: !o.default, text: 'https', count: 9000, duration: 2500 }[o.kind]
+      assert.ok(new Portway({ gateway: { [o.node]: good } }))
+      const bad = { bool: 'yes', text: 5, count: 1.5, duration: -1 }[o.kind]
+      assert.throws(
+        () => new Portway({ gateway: { [o.node]: bad } }),
+        (e) => e instanceof PortwayError && e.code === 'INVALID_CONFIG' && e.message.includes(`gateway.${o.node}`),
+      )
+    })
+  }
+})

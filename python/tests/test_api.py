@@ -36,6 +36,39 @@ def test_parity_types(type_name: str) -> None:
     assert not missing, f"{type_name} lacks {missing}"
 
 
+OPTIONS = PARITY["options"]["GatewayConfig"]
+
+
+def test_gateway_config_has_every_option_with_the_core_default() -> None:
+    """Every setting of the core's table is a keyword and an attribute of GatewayConfig, and
+    the default reads back as parity.json lists it (durations in seconds)."""
+    assert OPTIONS, "parity.json lists no gateway options"
+    defaults = portway.GatewayConfig()
+    for option in OPTIONS:
+        name = option["python"]
+        assert getattr(defaults, name) == option["default"], name
+    params = inspect.signature(portway.GatewayConfig).parameters
+    assert list(params) == [o["python"] for o in OPTIONS]
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=[o["python"] for o in OPTIONS])
+def test_gateway_option_reaches_the_core(option: dict[str, Any]) -> None:
+    """A value given reads back (it reached the core's configuration), and a value of the
+    wrong kind or range is INVALID_CONFIG naming the option."""
+    given: Any = {
+        "bool": not option["default"],
+        "text": "https",
+        "count": 9000,
+        "duration": 2.5,
+    }[option["kind"]]
+    config = portway.GatewayConfig(**{option["python"]: given})
+    assert getattr(config, option["python"]) == given
+    assert option["python"] in repr(config)
+    if option["kind"] == "duration":
+        with pytest.raises(portway.InvalidConfigError, match=option["python"]):
+            portway.GatewayConfig(**{option["python"]: -1.0})
+
+
 def test_parity_properties_are_attributes() -> None:
     """parity.json's Python note: these are attributes (properties), not methods."""
     for cls, name in [

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::{FromNapiValue, Unknown};
 use napi::{JsValue, ValueType};
+use portway::options::TimeUnit;
 use portway::{Error, Rules};
 
 /// A port given as any JavaScript value. A number goes through the core's float check (a
@@ -58,7 +59,8 @@ pub(crate) fn kind_of(value: &Unknown<'_>) -> &'static str {
     }
 }
 
-fn from_js<T: FromNapiValue>(value: &Unknown<'_>) -> Option<T> {
+/// The value as `T`, if it is one.
+pub(crate) fn from_js<T: FromNapiValue>(value: &Unknown<'_>) -> Option<T> {
     let raw = value.value();
     // SAFETY: `raw` is a live value of this call's environment.
     unsafe { T::from_napi_value(raw.env, raw.value) }.ok()
@@ -72,17 +74,6 @@ fn shorten(s: &str) -> String {
     } else {
         let head: String = s.chars().take(MAX).collect();
         format!("{head}...")
-    }
-}
-
-/// A count or size in JavaScript (a whole, non-negative, finite number).
-pub(crate) fn count(name: &str, value: f64, bad: fn(String) -> Error) -> portway::Result<usize> {
-    if value.fract() == 0.0 && value >= 0.0 && value <= (1u64 << 53) as f64 {
-        Ok(value as usize)
-    } else {
-        Err(bad(format!(
-            "{name} must be a whole number of at least 0 (got {value})"
-        )))
     }
 }
 
@@ -114,14 +105,8 @@ pub(crate) fn whole(name: &str, value: f64, bad: fn(String) -> Error) -> portway
     }
 }
 
-/// A duration given in milliseconds (finite, not negative; fractions allowed).
-pub(crate) fn millis(name: &str, ms: f64, bad: fn(String) -> Error) -> portway::Result<Duration> {
-    if ms.is_finite() && ms >= 0.0 {
-        Duration::try_from_secs_f64(ms / 1000.0)
-            .map_err(|_| bad(format!("{name} is out of range (got {ms} ms)")))
-    } else {
-        Err(bad(format!(
-            "{name} must be a number of milliseconds of at least 0 (got {ms})"
-        )))
-    }
+/// A duration given in milliseconds, for an argument (`INVALID_ARGUMENT`: the core's check
+/// and message).
+pub(crate) fn millis(name: &str, ms: f64) -> portway::Result<Duration> {
+    portway::options::duration(name, ms, TimeUnit::Milliseconds).map_err(Error::InvalidArgument)
 }

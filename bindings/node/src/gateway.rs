@@ -1,160 +1,113 @@
-//! The gateway: its options (limits in camelCase, durations in milliseconds) and the handle
-//! of a running one.
+//! The gateway: its options, read from a JavaScript object through the core's table
+//! (limits in camelCase, durations in milliseconds), and the handle of a running one.
 
 use std::sync::Arc;
 
-use napi::Env;
-use napi::bindgen_prelude::{PromiseRaw, Result};
+use napi::bindgen_prelude::{Null, Object, PromiseRaw, Result, Unknown};
+use napi::{Env, ValueType};
 use napi_derive::napi;
-use portway::{Error, GatewayConfig};
+use portway::options::{OptionKind, OptionValue, TimeUnit};
+use portway::{Error, GatewayConfig, GatewayOptions};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::convert;
 
-/// The gateway's settings and limits; each has a default. Durations are in milliseconds.
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
-pub struct GatewayOptions {
-    /// Send `Host: localhost:{port}` upstream, for HTTP and WebSocket alike (default `true`);
-    /// `false` keeps the preview host.
-    pub rewrite_host: Option<bool>,
-    /// The `X-Forwarded-Proto` sent upstream: `'http'` or `'https'` (default: the scheme the
-    /// client used; set `'https'` when TLS ends at a load balancer in front).
-    #[napi(ts_type = "'http' | 'https'")]
-    pub forwarded_proto: Option<String>,
-    /// The largest request head in bytes (default 32768; at least 8192).
-    pub max_head_size: Option<f64>,
-    /// The most headers in one request (default 100).
-    pub max_headers: Option<f64>,
-    /// Time a client gets to send a whole request head (default 10000).
-    pub head_timeout_ms: Option<f64>,
-    /// A connection with no traffic either way for this long is closed (default 60000).
-    pub idle_timeout_ms: Option<f64>,
-    /// A WebSocket session with no message either way for this long is closed with 1001
-    /// (default 600000).
-    pub ws_idle_timeout_ms: Option<f64>,
-    /// Client connections open at once; beyond it, 503 (default 10000).
-    pub max_connections: Option<f64>,
-    /// Requests and WebSocket sessions in flight to one sandbox; beyond it, 429 (default 1000).
-    pub max_connections_per_sandbox: Option<f64>,
-    /// Idle keep-alive connections kept per upstream (default 256).
-    pub upstream_pool_size: Option<f64>,
-    /// How long an idle upstream connection stays pooled (default 90000).
-    pub upstream_pool_idle_timeout_ms: Option<f64>,
-    /// How long a refused connect is retried (a service still starting) before 502
-    /// `PORT_NOT_LISTENING` (default 1000).
-    pub connect_retry_window_ms: Option<f64>,
-    /// How long one connect attempt may take before 504 `UPSTREAM_TIMEOUT` (default 5000).
-    pub connect_timeout_ms: Option<f64>,
-    /// How long the sandbox may take to send its response head before 504 (default 60000).
-    pub response_timeout_ms: Option<f64>,
-    /// The largest WebSocket message relayed, in bytes (default 16 MiB).
-    pub ws_max_message_size: Option<f64>,
-    /// The largest WebSocket frame relayed, in bytes (default 16 MiB).
-    pub ws_max_frame_size: Option<f64>,
-    /// How long `close()` lets in-flight requests finish (default 10000).
-    pub shutdown_timeout_ms: Option<f64>,
+/// The gateway's options from a JavaScript object: each setting of the core's table
+/// ([`portway::GatewayConfig::fields`]) under its camelCase name, durations in milliseconds
+/// with an `Ms` suffix (`idle_timeout` is `idleTimeoutMs`). Names the object does not carry
+/// keep the core's default; the core checks every value. The typings are `GatewayOptions`
+/// in dts-header.d.ts, which a test checks against the same table.
+pub(crate) fn gateway_options(obj: &Object<'_>) -> portway::Result<GatewayOptions> {
+    let mut options = GatewayOptions::default();
+    for field in GatewayConfig::fields() {
+        let key = js_name(field.name, field.kind);
+        let shown = format!("gateway.{key}");
+        let value = obj
+            .get::<Unknown<'_>>(&key)
+            .map_err(|e| Error::InvalidConfig(format!("{shown}: {e}")))?;
+        let Some(value) = value else { continue };
+        let value = match value.get_type() {
+            Ok(ValueType::Undefined | ValueType::Null) => continue,
+            Ok(ValueType::Boolean) => {
+                OptionValue::Bool(convert::from_js(&value).unwrap_or_default())
+            }
+            Ok(ValueType::Number) => {
+                OptionValue::Number(convert::from_js(&value).unwrap_or(f64::NAN))
+            }
+            Ok(ValueType::String) => {
+                OptionValue::Text(convert::from_js(&value).unwrap_or_default())
+            }
+            _ => {
+                return Err(Error::InvalidConfig(format!(
+                    "{shown} must be a {}, not {}",
+                    match field.kind {
+                        OptionKind::Bool => "boolean",
+                        OptionKind::Text => "string",
+                        OptionKind::Count | OptionKind::Duration => "number",
+                    },
+                    convert::kind_of(&value)
+                )));
+            }
+        };
+        options.set(field.name, value, TimeUnit::Milliseconds, &shown)?;
+    }
+    Ok(options)
 }
 
-impl GatewayOptions {
-    /// The core's configuration: the defaults with these values over them. The core checks
-    /// the values (`INVALID_CONFIG`); this only refuses numbers that are not whole or not
-    /// durations.
-    pub(crate) fn to_config(&self) -> portway::Result<GatewayConfig> {
-        let bad = Error::InvalidConfig;
-        let mut c = GatewayConfig::default();
-        let count = |name: &str, v: Option<f64>, field: &mut usize| -> portway::Result<()> {
-            if let Some(v) = v {
-                *field = convert::count(name, v, bad)?;
-            }
-            Ok(())
-        };
-        count(
-            "gateway.maxHeadSize",
-            self.max_head_size,
-            &mut c.max_head_size,
-        )?;
-        count("gateway.maxHeaders", self.max_headers, &mut c.max_headers)?;
-        count(
-            "gateway.maxConnections",
-            self.max_connections,
-            &mut c.max_connections,
-        )?;
-        count(
-            "gateway.maxConnectionsPerSandbox",
-            self.max_connections_per_sandbox,
-            &mut c.max_connections_per_sandbox,
-        )?;
-        count(
-            "gateway.upstreamPoolSize",
-            self.upstream_pool_size,
-            &mut c.upstream_pool_size,
-        )?;
-        count(
-            "gateway.wsMaxMessageSize",
-            self.ws_max_message_size,
-            &mut c.ws_max_message_size,
-        )?;
-        count(
-            "gateway.wsMaxFrameSize",
-            self.ws_max_frame_size,
-            &mut c.ws_max_frame_size,
-        )?;
-        let millis = |name: &str, v: Option<f64>, field: &mut std::time::Duration| {
-            if let Some(v) = v {
-                *field = convert::millis(name, v, bad)?;
-            }
-            Ok::<(), Error>(())
-        };
-        millis(
-            "gateway.headTimeoutMs",
-            self.head_timeout_ms,
-            &mut c.head_timeout,
-        )?;
-        millis(
-            "gateway.idleTimeoutMs",
-            self.idle_timeout_ms,
-            &mut c.idle_timeout,
-        )?;
-        millis(
-            "gateway.wsIdleTimeoutMs",
-            self.ws_idle_timeout_ms,
-            &mut c.ws_idle_timeout,
-        )?;
-        millis(
-            "gateway.upstreamPoolIdleTimeoutMs",
-            self.upstream_pool_idle_timeout_ms,
-            &mut c.upstream_pool_idle_timeout,
-        )?;
-        millis(
-            "gateway.connectRetryWindowMs",
-            self.connect_retry_window_ms,
-            &mut c.connect_retry_window,
-        )?;
-        millis(
-            "gateway.connectTimeoutMs",
-            self.connect_timeout_ms,
-            &mut c.connect_timeout,
-        )?;
-        millis(
-            "gateway.responseTimeoutMs",
-            self.response_timeout_ms,
-            &mut c.response_timeout,
-        )?;
-        millis(
-            "gateway.shutdownTimeoutMs",
-            self.shutdown_timeout_ms,
-            &mut c.shutdown_timeout,
-        )?;
-        if let Some(on) = self.rewrite_host {
-            c.rewrite_host = on;
+/// The JavaScript name of a setting: camelCase, and `Ms` after a duration's name.
+pub(crate) fn js_name(name: &str, kind: OptionKind) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
         }
-        if let Some(proto) = &self.forwarded_proto {
-            c.forwarded_proto = Some(proto.clone());
-        }
-        c.validate()?;
-        Ok(c)
     }
+    if kind == OptionKind::Duration {
+        out.push_str("Ms");
+    }
+    out
+}
+
+/// Every gateway option as `{ name, kind, default }`: its JavaScript name, `'bool'`,
+/// `'text'`, `'count'` or `'duration'`, and its default (durations in milliseconds, `null`
+/// for none). The table `new Portway({ gateway })` reads, for tools and tests.
+///
+/// ```js
+/// gatewayOptionFields().find((f) => f.name === 'idleTimeoutMs').default // 60000
+/// ```
+#[napi(
+    ts_return_type = "Array<{ name: string; kind: 'bool' | 'text' | 'count' | 'duration'; default: boolean | number | string | null }>"
+)]
+pub fn gateway_option_fields(env: &Env) -> Result<Vec<Object<'_>>> {
+    GatewayConfig::fields()
+        .into_iter()
+        .map(|field| {
+            let mut obj = Object::new(env)?;
+            obj.set("name", js_name(field.name, field.kind))?;
+            obj.set("kind", field.kind.as_str())?;
+            match field.default {
+                serde_json::Value::Bool(b) => obj.set("default", b)?,
+                serde_json::Value::Number(n) => {
+                    let n = n.as_f64().unwrap_or_default();
+                    let scale = if field.kind == OptionKind::Duration {
+                        1000.0
+                    } else {
+                        1.0
+                    };
+                    obj.set("default", n * scale)?
+                }
+                serde_json::Value::String(s) => obj.set("default", s)?,
+                _ => obj.set("default", Null)?,
+            }
+            Ok(obj)
+        })
+        .collect()
 }
 
 /// A running gateway. Like an `http.Server`, it keeps the process alive while it listens,
@@ -239,7 +192,7 @@ impl GatewayHandle {
         env: &'env Env,
         deadline_ms: f64,
     ) -> Result<PromiseRaw<'env, ()>> {
-        let deadline = match convert::millis("deadlineMs", deadline_ms, Error::InvalidArgument) {
+        let deadline = match convert::millis("deadlineMs", deadline_ms) {
             Ok(d) => d,
             Err(e) => return crate::rejected(env, e),
         };

@@ -1,20 +1,20 @@
 //! `Portway`: configuration, the store, sandboxes, resolution and the gateway.
 
 use napi::Env;
-use napi::bindgen_prelude::{PromiseRaw, Result, Unknown};
+use napi::bindgen_prelude::{Object, PromiseRaw, Result, Unknown};
 use napi_derive::napi;
 use portway::Error;
 
 use crate::convert;
 use crate::errors::OrThrow;
-use crate::gateway::{GatewayHandle, GatewayOptions};
+use crate::gateway::{GatewayHandle, gateway_options};
 use crate::records::{Resolution, Route, SandboxInfo};
 use crate::sandbox::Sandbox;
 
 /// Options of `new Portway(...)`; every one has a default.
 #[napi(object, object_to_js = false)]
 #[derive(Default)]
-pub struct PortwayOptions {
+pub struct PortwayOptions<'a> {
     /// The preview domains the gateway routes and `exposePort` accepts (default
     /// `['localhost']`).
     pub domains: Option<Vec<String>>,
@@ -33,7 +33,8 @@ pub struct PortwayOptions {
     /// The shortest custom token accepted, 1 to 16 (default 8).
     pub min_token_length: Option<f64>,
     /// The gateway's settings and limits.
-    pub gateway: Option<GatewayOptions>,
+    #[napi(ts_type = "GatewayOptions")]
+    pub gateway: Option<Object<'a>>,
 }
 
 /// Options of `portway.sandbox(id, ...)`.
@@ -70,7 +71,7 @@ impl Portway {
     /// @throws {PortwayError} `INVALID_CONFIG` for an unusable option, `INVALID_HOSTNAME` for a
     /// malformed domain, `STORE_ERROR` when the store file cannot be opened.
     #[napi(constructor)]
-    pub fn new(env: Env, options: Option<PortwayOptions>) -> Result<Self> {
+    pub fn new(env: Env, options: Option<PortwayOptions<'_>>) -> Result<Self> {
         build(options.unwrap_or_default())
             .map(|inner| Portway { inner })
             .or_throw(&env)
@@ -109,7 +110,7 @@ impl Portway {
     ) -> Result<PromiseRaw<'env, GatewayHandle>> {
         let listen = options
             .and_then(|o| o.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+            .unwrap_or_else(|| portway::DEFAULT_LISTEN.to_owned());
         let inner = self.inner.clone();
         crate::promise(
             env,
@@ -206,36 +207,31 @@ impl Portway {
     }
 }
 
-fn build(o: PortwayOptions) -> portway::Result<portway::Portway> {
-    let mut b = portway::Portway::builder();
-    if let Some(domains) = o.domains {
-        b = b.domains(domains);
+fn build(o: PortwayOptions<'_>) -> portway::Result<portway::Portway> {
+    let whole = |name: &str, v: f64| convert::whole(name, v, Error::InvalidConfig);
+    portway::PortwaySettings {
+        domains: o.domains,
+        store: o.store,
+        reserved_ports: o
+            .reserved_ports
+            .map(|ports| {
+                ports
+                    .into_iter()
+                    .map(|p| whole("a reserved port", p))
+                    .collect()
+            })
+            .transpose()?,
+        reserved_sandbox_ids: o.reserved_sandbox_ids,
+        custom_domain_suffixes: o.custom_domain_suffixes,
+        normalize_id: o.normalize_id,
+        min_token_length: o
+            .min_token_length
+            .map(|n| whole("minTokenLength", n))
+            .transpose()?,
+        gateway: o
+            .gateway
+            .map(|g| gateway_options(&g)?.resolve())
+            .transpose()?,
     }
-    if let Some(store) = o.store {
-        b = b.store_path(store);
-    }
-    if let Some(ports) = o.reserved_ports {
-        let ports = ports
-            .into_iter()
-            .map(|p| convert::whole("a reserved port", p, Error::InvalidConfig))
-            .collect::<portway::Result<Vec<_>>>()?;
-        b = b.reserved_ports(ports);
-    }
-    if let Some(ids) = o.reserved_sandbox_ids {
-        b = b.reserved_sandbox_ids(ids);
-    }
-    if let Some(suffixes) = o.custom_domain_suffixes {
-        b = b.custom_domain_suffixes(suffixes);
-    }
-    if let Some(on) = o.normalize_id {
-        b = b.normalize_id(on);
-    }
-    if let Some(len) = o.min_token_length {
-        let len = convert::whole("minTokenLength", len, Error::InvalidConfig)?;
-        b = b.min_token_length(len);
-    }
-    if let Some(gateway) = o.gateway {
-        b = b.gateway_config(gateway.to_config()?);
-    }
-    b.build()
+    .build()
 }

@@ -257,7 +257,10 @@ impl Sandbox {
                 let signal = o.signal;
                 (try_or_reject!(env, wait_options(o)), signal)
             }
-            None => (WaitOptions::default(), None),
+            None => (
+                try_or_reject!(env, portway::WaitSettings::default().resolve()),
+                None,
+            ),
         };
         let inner = self.inner.clone();
         abortable(
@@ -295,7 +298,10 @@ impl Sandbox {
                 let signal = o.signal;
                 (try_or_reject!(env, ws_options(o)), signal)
             }
-            None => (portway::WsConnectOptions::default(), None),
+            None => (
+                try_or_reject!(env, portway::WsConnectSettings::default().resolve()),
+                None,
+            ),
         };
         let inner = self.inner.clone();
         abortable(
@@ -341,25 +347,22 @@ impl Sandbox {
 }
 
 fn wait_options(o: WaitForPortOptions<'_>) -> portway::Result<WaitOptions> {
-    let bad = Error::InvalidArgument;
-    let mut opts = WaitOptions::default();
-    if let Some(mode) = o.mode {
-        opts.mode = WaitMode::parse(&mode)
-            .ok_or_else(|| bad(format!("mode must be 'http' or 'tcp' (got {mode:?})")))?;
+    let status = o.status.as_ref().map(status_range).transpose()?;
+    portway::WaitSettings {
+        mode: o.mode.as_deref().map(WaitMode::named).transpose()?,
+        path: o.path,
+        status_min: status.map(|s| i64::from(s.0)),
+        status_max: status.map(|s| i64::from(s.1)),
+        timeout: o
+            .timeout_ms
+            .map(|ms| convert::millis("timeoutMs", ms))
+            .transpose()?,
+        interval: o
+            .interval_ms
+            .map(|ms| convert::millis("intervalMs", ms))
+            .transpose()?,
     }
-    if let Some(path) = o.path {
-        opts.path = path;
-    }
-    if let Some(status) = o.status {
-        (opts.status_min, opts.status_max) = status_range(&status)?;
-    }
-    if let Some(ms) = o.timeout_ms {
-        opts.timeout = convert::millis("timeoutMs", ms, bad)?;
-    }
-    if let Some(ms) = o.interval_ms {
-        opts.interval = convert::millis("intervalMs", ms, bad)?;
-    }
-    Ok(opts)
+    .resolve()
 }
 
 /// `[min, max]` or `{ min, max }`; the core checks the range itself.
@@ -396,21 +399,18 @@ fn status_range(value: &Unknown<'_>) -> portway::Result<(u16, u16)> {
 
 fn ws_options(o: WsConnectOptions<'_>) -> portway::Result<portway::WsConnectOptions> {
     let bad = Error::InvalidArgument;
-    let mut opts = portway::WsConnectOptions::default();
-    if let Some(path) = o.path {
-        opts.path = path;
+    portway::WsConnectSettings {
+        path: o.path,
+        headers: o.headers.map(|h| h.into_iter().collect()),
+        subprotocols: o.subprotocols,
+        max_message_size: o
+            .max_message_size
+            .map(|n| portway::options::count("maxMessageSize", n).map_err(bad))
+            .transpose()?,
+        connect_timeout: o
+            .connect_timeout_ms
+            .map(|ms| convert::millis("connectTimeoutMs", ms))
+            .transpose()?,
     }
-    if let Some(headers) = o.headers {
-        opts.headers = headers.into_iter().collect();
-    }
-    if let Some(protocols) = o.subprotocols {
-        opts.subprotocols = protocols;
-    }
-    if let Some(size) = o.max_message_size {
-        opts.max_message_size = convert::count("maxMessageSize", size, bad)?;
-    }
-    if let Some(ms) = o.connect_timeout_ms {
-        opts.connect_timeout = convert::millis("connectTimeoutMs", ms, bad)?;
-    }
-    Ok(opts)
+    .resolve()
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use portway::options::TimeUnit;
 use portway::{Error, Rules};
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
@@ -25,22 +26,17 @@ pub fn port(rules: &Rules, value: &Bound<'_, PyAny>) -> PyResult<u16> {
     }
 }
 
-/// A duration in seconds (`INVALID_ARGUMENT` when negative, NaN or too large).
+/// A duration in seconds, for an argument (`INVALID_ARGUMENT` when negative, NaN or too
+/// large: the core's check and message).
 pub fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        to_py(Error::InvalidArgument(format!(
-            "{name} must be a number of seconds, zero or more (got {value})"
-        )))
-    })
+    portway::options::duration(name, value, TimeUnit::Seconds)
+        .map_err(|m| to_py(Error::InvalidArgument(m)))
 }
 
 /// Like [`seconds`], for a configuration value (`INVALID_CONFIG`).
 pub fn config_seconds(name: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        to_py(Error::InvalidConfig(format!(
-            "{name} must be a number of seconds, zero or more (got {value})"
-        )))
-    })
+    portway::options::duration(name, value, TimeUnit::Seconds)
+        .map_err(|m| to_py(Error::InvalidConfig(m)))
 }
 
 /// Python's `repr()` of a value, for messages.

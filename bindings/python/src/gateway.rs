@@ -1,6 +1,7 @@
 //! The gateway: its configuration and the handle of a running one.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3_async_runtimes::tokio::future_into_py;
@@ -8,265 +9,117 @@ use pyo3_async_runtimes::tokio::future_into_py;
 use crate::convert;
 use crate::errors::{IntoPyResult, Nothing};
 
-/// The gateway's settings and limits. Every argument is optional (None keeps the default);
-/// durations are in seconds. Raises `InvalidConfigError` for an unusable value.
-///
-/// - `rewrite_host` (default True): send `Host: localhost:{port}` upstream; False keeps the
-///   preview host.
-/// - `forwarded_proto` (default None: the client's scheme): `"http"` or `"https"`, for
-///   `X-Forwarded-Proto` when TLS ends in front of the gateway.
-/// - `max_head_size` (32 KiB, at least 8 KiB), `max_headers` (100): request head limits.
-/// - `head_timeout` (10 s): time to send a whole request head (slow-loris).
-/// - `idle_timeout` (60 s): a connection with no traffic for this long is closed.
-/// - `ws_idle_timeout` (600 s): a WebSocket session with no message for this long is closed.
-/// - `max_connections` (10,000): open client connections; beyond it 503.
-/// - `max_connections_per_sandbox` (1,000): requests in flight to one sandbox; beyond it 429.
-/// - `upstream_pool_size` (256), `upstream_pool_idle_timeout` (90 s): upstream keep-alive.
-/// - `connect_retry_window` (1 s): how long a refused connect is retried before 502.
-/// - `connect_timeout` (5 s), `response_timeout` (60 s): before 504.
-/// - `ws_max_message_size`, `ws_max_frame_size` (16 MiB): larger WebSocket messages close
-///   the session with 1009.
-/// - `shutdown_timeout` (10 s): how long `GatewayHandle.close()` waits for in-flight work.
-#[pyclass(module = "portway", frozen, eq)]
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct GatewayConfig {
-    pub inner: portway::GatewayConfig,
+/// The Python side of one kind of gateway setting: what Python gives and gets back, and how
+/// it is shown. Durations are seconds (floats); counts are ints; the checks are the core's.
+trait PyOption: portway::options::ConfigValue {
+    type Py;
+    type Out;
+    fn input(name: &str, value: Self::Py) -> PyResult<Self::Input>;
+    fn output(&self) -> Self::Out;
+    fn repr(&self) -> String;
 }
 
-#[pymethods]
-impl GatewayConfig {
-    #[new]
-    #[pyo3(signature = (
-        *,
-        rewrite_host=None,
-        forwarded_proto=None,
-        max_head_size=None,
-        max_headers=None,
-        head_timeout=None,
-        idle_timeout=None,
-        ws_idle_timeout=None,
-        max_connections=None,
-        max_connections_per_sandbox=None,
-        upstream_pool_size=None,
-        upstream_pool_idle_timeout=None,
-        connect_retry_window=None,
-        connect_timeout=None,
-        response_timeout=None,
-        ws_max_message_size=None,
-        ws_max_frame_size=None,
-        shutdown_timeout=None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        rewrite_host: Option<bool>,
-        forwarded_proto: Option<String>,
-        max_head_size: Option<usize>,
-        max_headers: Option<usize>,
-        head_timeout: Option<f64>,
-        idle_timeout: Option<f64>,
-        ws_idle_timeout: Option<f64>,
-        max_connections: Option<usize>,
-        max_connections_per_sandbox: Option<usize>,
-        upstream_pool_size: Option<usize>,
-        upstream_pool_idle_timeout: Option<f64>,
-        connect_retry_window: Option<f64>,
-        connect_timeout: Option<f64>,
-        response_timeout: Option<f64>,
-        ws_max_message_size: Option<usize>,
-        ws_max_frame_size: Option<usize>,
-        shutdown_timeout: Option<f64>,
-    ) -> PyResult<Self> {
-        let mut c = portway::GatewayConfig::default();
-        let secs = |name: &str, v: Option<f64>, slot: &mut std::time::Duration| -> PyResult<()> {
-            if let Some(v) = v {
-                *slot = convert::config_seconds(name, v)?;
-            }
-            Ok(())
-        };
-        secs("head_timeout", head_timeout, &mut c.head_timeout)?;
-        secs("idle_timeout", idle_timeout, &mut c.idle_timeout)?;
-        secs("ws_idle_timeout", ws_idle_timeout, &mut c.ws_idle_timeout)?;
-        secs(
-            "upstream_pool_idle_timeout",
-            upstream_pool_idle_timeout,
-            &mut c.upstream_pool_idle_timeout,
-        )?;
-        secs(
-            "connect_retry_window",
-            connect_retry_window,
-            &mut c.connect_retry_window,
-        )?;
-        secs("connect_timeout", connect_timeout, &mut c.connect_timeout)?;
-        secs(
-            "response_timeout",
-            response_timeout,
-            &mut c.response_timeout,
-        )?;
-        secs(
-            "shutdown_timeout",
-            shutdown_timeout,
-            &mut c.shutdown_timeout,
-        )?;
-        if let Some(v) = rewrite_host {
-            c.rewrite_host = v;
-        }
-        if forwarded_proto.is_some() {
-            c.forwarded_proto = forwarded_proto;
-        }
-        let sizes = [
-            (max_head_size, &mut c.max_head_size),
-            (max_headers, &mut c.max_headers),
-            (max_connections, &mut c.max_connections),
-            (
-                max_connections_per_sandbox,
-                &mut c.max_connections_per_sandbox,
-            ),
-            (upstream_pool_size, &mut c.upstream_pool_size),
-            (ws_max_message_size, &mut c.ws_max_message_size),
-            (ws_max_frame_size, &mut c.ws_max_frame_size),
-        ];
-        for (value, slot) in sizes {
-            if let Some(v) = value {
-                *slot = v;
-            }
-        }
-        c.validate().py_err()?;
-        Ok(GatewayConfig { inner: c })
+impl PyOption for bool {
+    type Py = bool;
+    type Out = bool;
+    fn input(_: &str, value: bool) -> PyResult<bool> {
+        Ok(value)
     }
-
-    /// Whether the Host header is rewritten to `localhost:{port}` upstream.
-    #[getter]
-    fn rewrite_host(&self) -> bool {
-        self.inner.rewrite_host
+    fn output(&self) -> bool {
+        *self
     }
-
-    /// The fixed `X-Forwarded-Proto`, or None for the client's scheme.
-    #[getter]
-    fn forwarded_proto(&self) -> Option<String> {
-        self.inner.forwarded_proto.clone()
-    }
-
-    /// The largest request head, in bytes.
-    #[getter]
-    fn max_head_size(&self) -> usize {
-        self.inner.max_head_size
-    }
-
-    /// The most headers in one request.
-    #[getter]
-    fn max_headers(&self) -> usize {
-        self.inner.max_headers
-    }
-
-    /// Client connections open at once.
-    #[getter]
-    fn max_connections(&self) -> usize {
-        self.inner.max_connections
-    }
-
-    /// Requests and WebSocket sessions in flight to one sandbox.
-    #[getter]
-    fn max_connections_per_sandbox(&self) -> usize {
-        self.inner.max_connections_per_sandbox
-    }
-
-    /// Idle keep-alive connections kept per upstream.
-    #[getter]
-    fn upstream_pool_size(&self) -> usize {
-        self.inner.upstream_pool_size
-    }
-
-    /// The largest WebSocket message relayed, in bytes.
-    #[getter]
-    fn ws_max_message_size(&self) -> usize {
-        self.inner.ws_max_message_size
-    }
-
-    /// The largest WebSocket frame relayed, in bytes.
-    #[getter]
-    fn ws_max_frame_size(&self) -> usize {
-        self.inner.ws_max_frame_size
-    }
-
-    /// Time a client gets to send a whole request head, in seconds.
-    #[getter]
-    fn head_timeout(&self) -> f64 {
-        self.inner.head_timeout.as_secs_f64()
-    }
-
-    /// A connection with no traffic for this many seconds is closed.
-    #[getter]
-    fn idle_timeout(&self) -> f64 {
-        self.inner.idle_timeout.as_secs_f64()
-    }
-
-    /// A WebSocket session with no message for this many seconds is closed.
-    #[getter]
-    fn ws_idle_timeout(&self) -> f64 {
-        self.inner.ws_idle_timeout.as_secs_f64()
-    }
-
-    /// How long an idle upstream connection stays pooled, in seconds.
-    #[getter]
-    fn upstream_pool_idle_timeout(&self) -> f64 {
-        self.inner.upstream_pool_idle_timeout.as_secs_f64()
-    }
-
-    /// How long a refused upstream connect is retried before 502, in seconds.
-    #[getter]
-    fn connect_retry_window(&self) -> f64 {
-        self.inner.connect_retry_window.as_secs_f64()
-    }
-
-    /// How long one upstream connect attempt may take before 504, in seconds.
-    #[getter]
-    fn connect_timeout(&self) -> f64 {
-        self.inner.connect_timeout.as_secs_f64()
-    }
-
-    /// How long the sandbox may take to send its response head before 504, in seconds.
-    #[getter]
-    fn response_timeout(&self) -> f64 {
-        self.inner.response_timeout.as_secs_f64()
-    }
-
-    /// How long `GatewayHandle.close()` waits for in-flight work, in seconds.
-    #[getter]
-    fn shutdown_timeout(&self) -> f64 {
-        self.inner.shutdown_timeout.as_secs_f64()
-    }
-
-    fn __repr__(&self) -> String {
-        let c = &self.inner;
-        format!(
-            "GatewayConfig(rewrite_host={}, forwarded_proto={}, max_head_size={}, \
-             max_headers={}, head_timeout={:?}, idle_timeout={:?}, ws_idle_timeout={:?}, \
-             max_connections={}, max_connections_per_sandbox={}, upstream_pool_size={}, \
-             upstream_pool_idle_timeout={:?}, connect_retry_window={:?}, connect_timeout={:?}, \
-             response_timeout={:?}, ws_max_message_size={}, ws_max_frame_size={}, \
-             shutdown_timeout={:?})",
-            if c.rewrite_host { "True" } else { "False" },
-            c.forwarded_proto
-                .as_deref()
-                .map_or_else(|| "None".to_owned(), |p| format!("'{p}'")),
-            c.max_head_size,
-            c.max_headers,
-            c.head_timeout.as_secs_f64(),
-            c.idle_timeout.as_secs_f64(),
-            c.ws_idle_timeout.as_secs_f64(),
-            c.max_connections,
-            c.max_connections_per_sandbox,
-            c.upstream_pool_size,
-            c.upstream_pool_idle_timeout.as_secs_f64(),
-            c.connect_retry_window.as_secs_f64(),
-            c.connect_timeout.as_secs_f64(),
-            c.response_timeout.as_secs_f64(),
-            c.ws_max_message_size,
-            c.ws_max_frame_size,
-            c.shutdown_timeout.as_secs_f64(),
-        )
+    fn repr(&self) -> String {
+        (if *self { "True" } else { "False" }).to_owned()
     }
 }
+
+impl PyOption for usize {
+    type Py = u64;
+    type Out = usize;
+    fn input(_: &str, value: u64) -> PyResult<u64> {
+        Ok(value)
+    }
+    fn output(&self) -> usize {
+        *self
+    }
+    fn repr(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl PyOption for Duration {
+    type Py = f64;
+    type Out = f64;
+    fn input(name: &str, value: f64) -> PyResult<Duration> {
+        convert::config_seconds(name, value)
+    }
+    fn output(&self) -> f64 {
+        self.as_secs_f64()
+    }
+    fn repr(&self) -> String {
+        format!("{:?}", self.as_secs_f64())
+    }
+}
+
+impl PyOption for Option<String> {
+    type Py = String;
+    type Out = Option<String>;
+    fn input(_: &str, value: String) -> PyResult<String> {
+        Ok(value)
+    }
+    fn output(&self) -> Option<String> {
+        self.clone()
+    }
+    fn repr(&self) -> String {
+        self.as_deref()
+            .map_or_else(|| "None".to_owned(), |p| format!("'{p}'"))
+    }
+}
+
+/// `GatewayConfig` from the core's table ([`portway::gateway_options!`]): one keyword
+/// argument and one read-only attribute per setting, named and documented as in the core.
+macro_rules! python_gateway_config {
+    ($($(#[doc = $doc:literal])* $name:ident: $ty:ty = $default:expr;)*) => {
+        /// The gateway's settings and limits. Every argument is optional (None keeps the
+        /// core's default); durations are in seconds. Raises `InvalidConfigError` for an
+        /// unusable value. The attributes read the settings back, defaults included.
+        #[pyclass(module = "portway", frozen, eq)]
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct GatewayConfig {
+            pub inner: portway::GatewayConfig,
+        }
+
+        #[pymethods]
+        impl GatewayConfig {
+            #[new]
+            #[pyo3(signature = (*, $($name = None),*))]
+            #[allow(clippy::too_many_arguments)]
+            fn new($($name: Option<<$ty as PyOption>::Py>),*) -> PyResult<Self> {
+                let options = portway::GatewayOptions {
+                    $($name: $name
+                        .map(|v| <$ty as PyOption>::input(stringify!($name), v))
+                        .transpose()?,)*
+                };
+                Ok(GatewayConfig { inner: options.resolve().py_err()? })
+            }
+
+            $(
+                $(#[doc = $doc])*
+                #[getter]
+                fn $name(&self) -> <$ty as PyOption>::Out {
+                    self.inner.$name.output()
+                }
+            )*
+
+            fn __repr__(&self) -> String {
+                let fields = [$(format!("{}={}", stringify!($name), self.inner.$name.repr())),*];
+                format!("GatewayConfig({})", fields.join(", "))
+            }
+        }
+    };
+}
+
+portway::gateway_options!(python_gateway_config);
 
 /// A running gateway, from `await portway.serve(addr)`.
 ///

@@ -59,46 +59,35 @@ impl Portway {
         min_token_length: Option<i64>,
         gateway: Option<PyRef<'_, GatewayConfig>>,
     ) -> PyResult<Self> {
-        let mut b = portway::Portway::builder();
-        if let Some(d) = domains {
-            b = b.domains(d);
-        }
-        if let Some(path) = store {
-            let path = path.to_str().ok_or_else(|| {
-                to_py(Error::InvalidConfig(format!(
-                    "the store path {} is not valid UTF-8",
-                    path.display()
-                )))
-            })?;
-            b = b.store_path(path);
-        }
-        if let Some(p) = reserved_ports {
-            b = b.reserved_ports(p);
-        }
-        if let Some(ids) = reserved_sandbox_ids {
-            b = b.reserved_sandbox_ids(ids);
-        }
-        if let Some(s) = custom_domain_suffixes {
-            b = b.custom_domain_suffixes(s);
-        }
-        if let Some(n) = normalize_id {
-            b = b.normalize_id(n);
-        }
-        if let Some(n) = min_token_length {
-            b = b.min_token_length(n);
-        }
-        if let Some(g) = gateway {
-            b = b.gateway_config(g.inner.clone());
-        }
+        let store = store
+            .map(|path| {
+                path.to_str().map(str::to_owned).ok_or_else(|| {
+                    to_py(Error::InvalidConfig(format!(
+                        "the store path {} is not valid UTF-8",
+                        path.display()
+                    )))
+                })
+            })
+            .transpose()?;
+        let settings = portway::PortwaySettings {
+            domains,
+            store,
+            reserved_ports,
+            reserved_sandbox_ids,
+            custom_domain_suffixes,
+            normalize_id,
+            min_token_length,
+            gateway: gateway.map(|g| g.inner.clone()),
+        };
         Ok(Portway {
-            inner: b.build().py_err()?,
+            inner: settings.build().py_err()?,
         })
     }
 
     /// A handle on a sandbox whose services listen on `upstream_host` (an IP address or a
     /// host name, without a port). Validates the id (lowercasing it when `normalize_id` is
     /// on) and the host; stores nothing until the first write.
-    #[pyo3(signature = (id, upstream_host="127.0.0.1"))]
+    #[pyo3(signature = (id, upstream_host=portway::DEFAULT_UPSTREAM_HOST))]
     fn sandbox(&self, id: &str, upstream_host: &str) -> PyResult<Sandbox> {
         self.inner
             .sandbox(id, upstream_host)
@@ -106,9 +95,11 @@ impl Portway {
             .py_err()
     }
 
-    /// Starts the gateway on `addr` (such as `"127.0.0.1:8080"`, or port 0 for any free
-    /// port). Awaitable: gives a `GatewayHandle`. Raises `GatewayError` when it cannot listen.
-    fn serve<'py>(&self, py: Python<'py>, addr: String) -> PyResult<Bound<'py, PyAny>> {
+    /// Starts the gateway on `addr` (default `"127.0.0.1:8080"`; port 0 for any free port).
+    /// Awaitable: gives a `GatewayHandle`. Raises `GatewayError` when it cannot listen.
+    #[pyo3(signature = (addr=None))]
+    fn serve<'py>(&self, py: Python<'py>, addr: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+        let addr = addr.unwrap_or_else(|| portway::DEFAULT_LISTEN.to_owned());
         let portway = self.inner.clone();
         crate::awaitable(
             py,

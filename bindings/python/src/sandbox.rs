@@ -1,12 +1,12 @@
 //! `Sandbox`: expose, unexpose and list ports, wait for services, open WebSockets, and follow
 //! the sandbox's lifecycle. Every method that touches the store or the network is awaitable.
 
-use portway::{Error, ExposeOptions, WaitMode, WaitOptions, WsConnectOptions};
+use portway::ExposeOptions;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 use crate::convert;
-use crate::errors::{IntoPyNone, IntoPyResult, to_py};
+use crate::errors::{IntoPyNone, IntoPyResult};
 use crate::records::{ExposedPort, ExposedPortInfo};
 use crate::websocket::WebSocket;
 
@@ -171,28 +171,24 @@ impl Sandbox {
         let sb = self.inner.clone();
         let prepared = (|| {
             let port = self.port(port)?;
-            let mut opts = WaitOptions::default();
-            if let Some(mode) = mode {
-                opts.mode = WaitMode::parse(&mode).ok_or_else(|| {
-                    to_py(Error::InvalidArgument(format!(
-                        "wait mode must be \"http\" or \"tcp\" (got {mode:?})"
-                    )))
-                })?;
+            let opts = portway::WaitSettings {
+                mode: mode
+                    .as_deref()
+                    .map(portway::WaitMode::named)
+                    .transpose()
+                    .py_err()?,
+                path,
+                status_min: status.map(|s| s.0),
+                status_max: status.map(|s| s.1),
+                timeout: timeout
+                    .map(|t| convert::seconds("timeout", t))
+                    .transpose()?,
+                interval: interval
+                    .map(|i| convert::seconds("interval", i))
+                    .transpose()?,
             }
-            if let Some(path) = path {
-                opts.path = path;
-            }
-            if let Some((low, high)) = status {
-                // Out of u16 range is out of 100..=599 too: the core's check says so.
-                opts.status_min = u16::try_from(low).unwrap_or(0);
-                opts.status_max = u16::try_from(high).unwrap_or(0);
-            }
-            if let Some(t) = timeout {
-                opts.timeout = convert::seconds("timeout", t)?;
-            }
-            if let Some(i) = interval {
-                opts.interval = convert::seconds("interval", i)?;
-            }
+            .resolve()
+            .py_err()?;
             Ok(async move { sb.wait_for_port(port, opts).await.py_none() })
         })();
         crate::awaitable(py, prepared)
@@ -224,29 +220,24 @@ impl Sandbox {
         path: Option<String>,
         headers: Option<&Bound<'py, PyAny>>,
         subprotocols: Option<Vec<String>>,
-        max_message_size: Option<usize>,
+        max_message_size: Option<u64>,
         connect_timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let headers = headers.map(header_pairs).transpose()?;
         let sb = self.inner.clone();
         let prepared = (|| {
             let port = self.port(port)?;
-            let mut opts = WsConnectOptions::default();
-            if let Some(path) = path {
-                opts.path = path;
+            let opts = portway::WsConnectSettings {
+                path,
+                headers,
+                subprotocols,
+                max_message_size,
+                connect_timeout: connect_timeout
+                    .map(|t| convert::seconds("connect_timeout", t))
+                    .transpose()?,
             }
-            if let Some(headers) = headers {
-                opts.headers = headers;
-            }
-            if let Some(subprotocols) = subprotocols {
-                opts.subprotocols = subprotocols;
-            }
-            if let Some(size) = max_message_size {
-                opts.max_message_size = size;
-            }
-            if let Some(t) = connect_timeout {
-                opts.connect_timeout = convert::seconds("connect_timeout", t)?;
-            }
+            .resolve()
+            .py_err()?;
             Ok(async move { sb.ws_connect(port, opts).await.map(WebSocket::new).py_err() })
         })();
         crate::awaitable(py, prepared)

@@ -54,56 +54,27 @@ pub enum PortwayError {
     WsError { message: String },
 }
 
-/// The stable code of a [`PortwayError`]; its `description` is the code's string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
-#[uniffi::export(Display)]
-pub enum PortwayErrorCode {
-    InvalidPort,
-    InvalidSandboxId,
-    InvalidHostname,
-    CustomDomainRequired,
-    PreviewLabelTooLong,
-    InvalidTokenFormat,
-    TokenInUse,
-    SandboxNotFound,
-    PortWaitTimeout,
-    WsConnectFailed,
-    StoreError,
-    GatewayError,
-    DomainNotConfigured,
-    InvalidPortName,
-    InvalidUpstreamHost,
-    InvalidConfig,
-    InvalidArgument,
-    WsClosed,
-    WsError,
+/// `PortwayErrorCode` from the core's table ([`portway::error_codes!`]): a case per code.
+macro_rules! swift_error_codes {
+    ($($variant:ident $class:ident $code:literal $when:literal;)*) => {
+        /// The stable code of a [`PortwayError`]; its `description` is the code's string.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+        #[uniffi::export(Display)]
+        pub enum PortwayErrorCode {
+            $(#[doc = $when] $variant,)*
+        }
+
+        impl PortwayErrorCode {
+            fn core(self) -> ErrorCode {
+                match self {
+                    $(PortwayErrorCode::$variant => ErrorCode::$variant,)*
+                }
+            }
+        }
+    };
 }
 
-impl PortwayErrorCode {
-    fn core(self) -> ErrorCode {
-        match self {
-            PortwayErrorCode::InvalidPort => ErrorCode::InvalidPort,
-            PortwayErrorCode::InvalidSandboxId => ErrorCode::InvalidSandboxId,
-            PortwayErrorCode::InvalidHostname => ErrorCode::InvalidHostname,
-            PortwayErrorCode::CustomDomainRequired => ErrorCode::CustomDomainRequired,
-            PortwayErrorCode::PreviewLabelTooLong => ErrorCode::PreviewLabelTooLong,
-            PortwayErrorCode::InvalidTokenFormat => ErrorCode::InvalidTokenFormat,
-            PortwayErrorCode::TokenInUse => ErrorCode::TokenInUse,
-            PortwayErrorCode::SandboxNotFound => ErrorCode::SandboxNotFound,
-            PortwayErrorCode::PortWaitTimeout => ErrorCode::PortWaitTimeout,
-            PortwayErrorCode::WsConnectFailed => ErrorCode::WsConnectFailed,
-            PortwayErrorCode::StoreError => ErrorCode::StoreError,
-            PortwayErrorCode::GatewayError => ErrorCode::GatewayError,
-            PortwayErrorCode::DomainNotConfigured => ErrorCode::DomainNotConfigured,
-            PortwayErrorCode::InvalidPortName => ErrorCode::InvalidPortName,
-            PortwayErrorCode::InvalidUpstreamHost => ErrorCode::InvalidUpstreamHost,
-            PortwayErrorCode::InvalidConfig => ErrorCode::InvalidConfig,
-            PortwayErrorCode::InvalidArgument => ErrorCode::InvalidArgument,
-            PortwayErrorCode::WsClosed => ErrorCode::WsClosed,
-            PortwayErrorCode::WsError => ErrorCode::WsError,
-        }
-    }
-}
+portway::error_codes!(swift_error_codes);
 
 impl fmt::Display for PortwayErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -82,11 +82,7 @@ pub(crate) fn seconds(
     secs: f64,
     err: fn(String) -> PortwayError,
 ) -> Result<std::time::Duration, PortwayError> {
-    std::time::Duration::try_from_secs_f64(secs).map_err(|_| {
-        err(format!(
-            "{what} must be a finite number of seconds >= 0 (got {secs})"
-        ))
-    })
+    ::portway::options::duration(what, secs, ::portway::options::TimeUnit::Seconds).map_err(err)
 }
 
 #[cfg(test)]

@@ -21,61 +21,61 @@ impl Portway {
     /// suffixes `["workers.dev"]`, minimum custom-token length 8, the gateway's defaults.
     #[uniffi::constructor(default(
         domains = None,
-        store = ":memory:",
+        store = None,
         reserved_ports = None,
         reserved_sandbox_ids = None,
         custom_domain_suffixes = None,
-        normalize_id = false,
+        normalize_id = None,
         min_token_length = None,
         gateway = None
     ))]
     #[allow(clippy::too_many_arguments)] // the foreign side names every argument
     pub fn new(
         domains: Option<Vec<String>>,
-        store: String,
+        store: Option<String>,
         reserved_ports: Option<Vec<i64>>,
         reserved_sandbox_ids: Option<Vec<String>>,
         custom_domain_suffixes: Option<Vec<String>>,
-        normalize_id: bool,
+        normalize_id: Option<bool>,
         min_token_length: Option<i64>,
         gateway: Option<GatewayConfig>,
     ) -> Result<Arc<Portway>, PortwayError> {
-        let mut b = portway::Portway::builder()
-            .store_path(store)
-            .normalize_id(normalize_id);
-        if let Some(d) = domains {
-            b = b.domains(d);
-        }
-        if let Some(p) = reserved_ports {
-            b = b.reserved_ports(p);
-        }
-        if let Some(ids) = reserved_sandbox_ids {
-            b = b.reserved_sandbox_ids(ids);
-        }
-        if let Some(s) = custom_domain_suffixes {
-            b = b.custom_domain_suffixes(s);
-        }
-        if let Some(n) = min_token_length {
-            b = b.min_token_length(n);
-        }
-        if let Some(g) = gateway {
-            b = b.gateway_config(g.to_core()?);
-        }
-        Ok(Arc::new(Portway { inner: b.build()? }))
+        let settings = portway::PortwaySettings {
+            domains,
+            store,
+            reserved_ports,
+            reserved_sandbox_ids,
+            custom_domain_suffixes,
+            normalize_id,
+            min_token_length,
+            gateway: gateway.map(|g| g.to_core()).transpose()?,
+        };
+        Ok(Arc::new(Portway {
+            inner: settings.build()?,
+        }))
     }
 
     /// A handle on a sandbox whose services listen at `upstream_host`. Validates the id
     /// (lowercased when `normalizeId` is on) and the host; stores nothing until a write.
-    #[uniffi::method(default(upstream_host = "127.0.0.1"))]
-    pub fn sandbox(&self, id: String, upstream_host: String) -> Result<Arc<Sandbox>, PortwayError> {
+    #[uniffi::method(default(upstream_host = None))]
+    pub fn sandbox(
+        &self,
+        id: String,
+        upstream_host: Option<String>,
+    ) -> Result<Arc<Sandbox>, PortwayError> {
+        let upstream_host = upstream_host
+            .as_deref()
+            .unwrap_or(portway::DEFAULT_UPSTREAM_HOST);
         Ok(Arc::new(Sandbox::new(
-            self.inner.sandbox(&id, &upstream_host)?,
+            self.inner.sandbox(&id, upstream_host)?,
         )))
     }
 
-    /// Starts the gateway on `listen` (port 0 for any free port) and returns its handle.
-    #[uniffi::method(default(listen = "127.0.0.1:0"))]
-    pub async fn serve(&self, listen: String) -> Result<Arc<GatewayHandle>, PortwayError> {
+    /// Starts the gateway on `listen` (default `127.0.0.1:8080`; port 0 for any free port)
+    /// and returns its handle.
+    #[uniffi::method(default(listen = None))]
+    pub async fn serve(&self, listen: Option<String>) -> Result<Arc<GatewayHandle>, PortwayError> {
+        let listen = listen.unwrap_or_else(|| portway::DEFAULT_LISTEN.to_owned());
         let portway = self.inner.clone();
         let handle = crate::run(async move { Ok(portway.serve(&listen).await?) }).await?;
         Ok(Arc::new(GatewayHandle::new(handle)))

@@ -185,136 +185,76 @@ impl From<portway::WsMessage> for WebSocketMessage {
     }
 }
 
-/// The gateway's settings and limits. Every field is optional: `nil` keeps the core's
-/// default (given in brackets). Times are in seconds.
-#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
-pub struct GatewayConfig {
-    /// Send `Host: localhost:{port}` upstream [true]; false keeps the preview host.
-    #[uniffi(default)]
-    pub rewrite_host: Option<bool>,
-    /// The `X-Forwarded-Proto` sent upstream, `"http"` or `"https"` [the client's scheme].
-    #[uniffi(default)]
-    pub forwarded_proto: Option<String>,
-    /// The largest request head in bytes [32 KiB; at least 8 KiB].
-    #[uniffi(default)]
-    pub max_head_size: Option<u64>,
-    /// The most headers in one request [100].
-    #[uniffi(default)]
-    pub max_headers: Option<u64>,
-    /// Time a client gets to send a request head (slow-loris) [10].
-    #[uniffi(default)]
-    pub head_timeout: Option<f64>,
-    /// A connection with no traffic either way for this long is closed [60].
-    #[uniffi(default)]
-    pub idle_timeout: Option<f64>,
-    /// A WebSocket session with no message either way for this long is closed [600].
-    #[uniffi(default)]
-    pub ws_idle_timeout: Option<f64>,
-    /// Client connections open at once; beyond it, 503 [10,000].
-    #[uniffi(default)]
-    pub max_connections: Option<u64>,
-    /// Requests and sessions in flight to one sandbox; beyond it, 429 [1,000].
-    #[uniffi(default)]
-    pub max_connections_per_sandbox: Option<u64>,
-    /// Idle keep-alive connections kept per upstream [256].
-    #[uniffi(default)]
-    pub upstream_pool_size: Option<u64>,
-    /// How long an idle upstream connection stays pooled [90].
-    #[uniffi(default)]
-    pub upstream_pool_idle_timeout: Option<f64>,
-    /// How long to retry a refused connect before 502 `PORT_NOT_LISTENING` [1].
-    #[uniffi(default)]
-    pub connect_retry_window: Option<f64>,
-    /// How long one connect attempt may take before 504 [5].
-    #[uniffi(default)]
-    pub connect_timeout: Option<f64>,
-    /// How long the sandbox may take to send its response head before 504 [60].
-    #[uniffi(default)]
-    pub response_timeout: Option<f64>,
-    /// The largest WebSocket message relayed, in bytes [16 MiB].
-    #[uniffi(default)]
-    pub ws_max_message_size: Option<u64>,
-    /// The largest WebSocket frame relayed, in bytes [16 MiB].
-    #[uniffi(default)]
-    pub ws_max_frame_size: Option<u64>,
-    /// How long `close()` waits for in-flight work [10].
-    #[uniffi(default)]
-    pub shutdown_timeout: Option<f64>,
+/// The Swift side of one kind of gateway setting: what Swift gives (seconds as `Double`,
+/// counts as `UInt64`) and the core's input it becomes. The checks are the core's.
+pub trait SwiftOption: portway::options::ConfigValue {
+    /// The Swift value.
+    type Swift;
+    /// The core's input, checked for its unit.
+    fn input(name: &str, value: Self::Swift) -> Result<Self::Input, crate::PortwayError>;
 }
 
-impl GatewayConfig {
-    /// The core's configuration: defaults where `None`, `INVALID_CONFIG` for a value that
-    /// does not fit (the core checks the rest when the `Portway` is built).
-    pub(crate) fn to_core(&self) -> Result<portway::GatewayConfig, crate::PortwayError> {
-        fn invalid(message: String) -> crate::PortwayError {
-            crate::PortwayError::InvalidConfig { message }
-        }
-        fn size(name: &str, v: Option<u64>, default: usize) -> Result<usize, crate::PortwayError> {
-            v.map_or(Ok(default), |v| {
-                usize::try_from(v).map_err(|_| invalid(format!("{name} is too large ({v})")))
-            })
-        }
-        fn secs(
-            name: &str,
-            v: Option<f64>,
-            default: std::time::Duration,
-        ) -> Result<std::time::Duration, crate::PortwayError> {
-            v.map_or(Ok(default), |v| crate::seconds(name, v, invalid))
-        }
-        let d = portway::GatewayConfig::default();
-        Ok(portway::GatewayConfig {
-            rewrite_host: self.rewrite_host.unwrap_or(d.rewrite_host),
-            forwarded_proto: self.forwarded_proto.clone().or(d.forwarded_proto),
-            max_head_size: size("max_head_size", self.max_head_size, d.max_head_size)?,
-            max_headers: size("max_headers", self.max_headers, d.max_headers)?,
-            head_timeout: secs("head_timeout", self.head_timeout, d.head_timeout)?,
-            idle_timeout: secs("idle_timeout", self.idle_timeout, d.idle_timeout)?,
-            ws_idle_timeout: secs("ws_idle_timeout", self.ws_idle_timeout, d.ws_idle_timeout)?,
-            max_connections: size("max_connections", self.max_connections, d.max_connections)?,
-            max_connections_per_sandbox: size(
-                "max_connections_per_sandbox",
-                self.max_connections_per_sandbox,
-                d.max_connections_per_sandbox,
-            )?,
-            upstream_pool_size: size(
-                "upstream_pool_size",
-                self.upstream_pool_size,
-                d.upstream_pool_size,
-            )?,
-            upstream_pool_idle_timeout: secs(
-                "upstream_pool_idle_timeout",
-                self.upstream_pool_idle_timeout,
-                d.upstream_pool_idle_timeout,
-            )?,
-            connect_retry_window: secs(
-                "connect_retry_window",
-                self.connect_retry_window,
-                d.connect_retry_window,
-            )?,
-            connect_timeout: secs("connect_timeout", self.connect_timeout, d.connect_timeout)?,
-            response_timeout: secs(
-                "response_timeout",
-                self.response_timeout,
-                d.response_timeout,
-            )?,
-            ws_max_message_size: size(
-                "ws_max_message_size",
-                self.ws_max_message_size,
-                d.ws_max_message_size,
-            )?,
-            ws_max_frame_size: size(
-                "ws_max_frame_size",
-                self.ws_max_frame_size,
-                d.ws_max_frame_size,
-            )?,
-            shutdown_timeout: secs(
-                "shutdown_timeout",
-                self.shutdown_timeout,
-                d.shutdown_timeout,
-            )?,
+impl SwiftOption for bool {
+    type Swift = bool;
+    fn input(_: &str, value: bool) -> Result<bool, crate::PortwayError> {
+        Ok(value)
+    }
+}
+
+impl SwiftOption for usize {
+    type Swift = u64;
+    fn input(_: &str, value: u64) -> Result<u64, crate::PortwayError> {
+        Ok(value)
+    }
+}
+
+impl SwiftOption for std::time::Duration {
+    type Swift = f64;
+    fn input(name: &str, value: f64) -> Result<std::time::Duration, crate::PortwayError> {
+        crate::seconds(name, value, |message| crate::PortwayError::InvalidConfig {
+            message,
         })
     }
 }
+
+impl SwiftOption for Option<String> {
+    type Swift = String;
+    fn input(_: &str, value: String) -> Result<String, crate::PortwayError> {
+        Ok(value)
+    }
+}
+
+/// `GatewayConfig` from the core's table ([`portway::gateway_options!`]): one optional field
+/// per setting, named and documented as in the core.
+macro_rules! swift_gateway_config {
+    ($($(#[doc = $doc:literal])* $name:ident: $ty:ty = $default:expr;)*) => {
+        /// The gateway's settings and limits. Every field is optional: `nil` keeps the core's
+        /// default. Times are in seconds.
+        #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+        pub struct GatewayConfig {
+            $(
+                $(#[doc = $doc])*
+                #[uniffi(default)]
+                pub $name: Option<<$ty as SwiftOption>::Swift>,
+            )*
+        }
+
+        impl GatewayConfig {
+            /// The core's configuration: defaults where `nil`, checked by the core.
+            pub(crate) fn to_core(&self) -> Result<portway::GatewayConfig, crate::PortwayError> {
+                let options = portway::GatewayOptions {
+                    $($name: self.$name
+                        .clone()
+                        .map(|v| <$ty as SwiftOption>::input(stringify!($name), v))
+                        .transpose()?,)*
+                };
+                Ok(options.resolve()?)
+            }
+        }
+    };
+}
+
+portway::gateway_options!(swift_gateway_config);
 
 #[cfg(test)]
 mod tests {

@@ -127,27 +127,19 @@ impl Sandbox {
     ) -> Result<(), PortwayError> {
         let port = self.port(port)?;
         let invalid = |message: String| PortwayError::InvalidArgument { message };
-        let status = |name: &str, v: Option<i64>, default: u16| {
-            v.map_or(Ok(default), |v| {
-                u16::try_from(v)
-                    .map_err(|_| invalid(format!("wait {name} must be within 100...599 (got {v})")))
-            })
-        };
-        let d = portway::WaitOptions::default();
-        let opts = portway::WaitOptions {
-            mode: mode.map_or(d.mode, Into::into),
-            path: path.unwrap_or(d.path),
-            status_min: status("status_min", status_min, d.status_min)?,
-            status_max: status("status_max", status_max, d.status_max)?,
-            timeout: match timeout {
-                Some(t) => crate::seconds("wait timeout", t, invalid)?,
-                None => d.timeout,
-            },
-            interval: match interval {
-                Some(i) => crate::seconds("wait interval", i, invalid)?,
-                None => d.interval,
-            },
-        };
+        let opts = portway::WaitSettings {
+            mode: mode.map(Into::into),
+            path,
+            status_min,
+            status_max,
+            timeout: timeout
+                .map(|t| crate::seconds("timeout", t, invalid))
+                .transpose()?,
+            interval: interval
+                .map(|i| crate::seconds("interval", i, invalid))
+                .transpose()?,
+        }
+        .resolve()?;
         let sb = self.inner.clone();
         crate::run(async move { Ok(sb.wait_for_port(port, opts).await?) }).await
     }
@@ -156,7 +148,7 @@ impl Sandbox {
     /// `Host: localhost:{port}`). Needs no exposure. `nil` keeps a default: 16 MiB messages,
     /// a 10 s connect timeout.
     #[uniffi::method(default(
-        path = "/",
+        path = None,
         headers = None,
         subprotocols = None,
         max_message_size = None,
@@ -165,7 +157,7 @@ impl Sandbox {
     pub async fn ws_connect(
         &self,
         port: i64,
-        path: String,
+        path: Option<String>,
         headers: Option<HashMap<String, String>>,
         subprotocols: Option<Vec<String>>,
         max_message_size: Option<u64>,
@@ -173,21 +165,16 @@ impl Sandbox {
     ) -> Result<Arc<WebSocket>, PortwayError> {
         let port = self.port(port)?;
         let invalid = |message: String| PortwayError::InvalidArgument { message };
-        let d = portway::WsConnectOptions::default();
-        let opts = portway::WsConnectOptions {
+        let opts = portway::WsConnectSettings {
             path,
-            headers: headers.unwrap_or_default().into_iter().collect(),
-            subprotocols: subprotocols.unwrap_or_default(),
-            max_message_size: match max_message_size {
-                Some(n) => usize::try_from(n)
-                    .map_err(|_| invalid(format!("max_message_size is too large ({n})")))?,
-                None => d.max_message_size,
-            },
-            connect_timeout: match connect_timeout {
-                Some(t) => crate::seconds("connect_timeout", t, invalid)?,
-                None => d.connect_timeout,
-            },
-        };
+            headers: headers.map(|h| h.into_iter().collect()),
+            subprotocols,
+            max_message_size,
+            connect_timeout: connect_timeout
+                .map(|t| crate::seconds("connect_timeout", t, invalid))
+                .transpose()?,
+        }
+        .resolve()?;
         let sb = self.inner.clone();
         let ws = crate::run(async move { Ok(sb.ws_connect(port, opts).await?) }).await?;
         Ok(Arc::new(WebSocket::new(ws)))

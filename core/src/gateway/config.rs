@@ -1,99 +1,194 @@
 //! The gateway's settings and limits, with defaults chosen for a preview proxy on one host.
 
-use std::time::Duration;
-
 use crate::error::{Error, Result};
+use crate::options::{ConfigValue, OptionField, OptionValue, TimeUnit};
 
 /// The smallest request-head limit hyper accepts.
 pub const MIN_MAX_HEAD_SIZE: usize = 8192;
 
-/// How the gateway forwards and what it tolerates. Every field has a default; change the
-/// ones you need.
+/// Calls `$callback!` with the table of the gateway's settings: for each, its doc comment,
+/// `name: Type = default;`. The one definition of those settings: [`GatewayConfig`], its
+/// `Default`, [`GatewayOptions`] and [`GatewayConfig::fields`] are built from it here, and
+/// the Python and Swift bindings build their `GatewayConfig` from it, so a setting added
+/// here reaches every language. Types are written in full paths so that the table expands
+/// anywhere.
 ///
 /// ```
-/// use std::time::Duration;
-/// let config = portway::GatewayConfig {
-///     max_connections: 20_000,
-///     idle_timeout: Duration::from_secs(120),
-///     ..Default::default()
-/// };
-/// config.validate()?;
-/// # Ok::<(), portway::Error>(())
+/// macro_rules! names {
+///     ($($(#[doc = $doc:literal])* $name:ident: $ty:ty = $default:expr;)*) => {
+///         [$(stringify!($name)),*]
+///     };
+/// }
+/// assert_eq!(portway::gateway_options!(names)[0], "rewrite_host");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayConfig {
-    /// Send `Host: localhost:{port}` upstream (default, for HTTP and WebSocket alike, which
-    /// dev servers' host checks and hot reload expect). Off: keep the preview host.
-    pub rewrite_host: bool,
-    /// The `X-Forwarded-Proto` sent upstream: `None` (default) for the scheme the client used
-    /// to reach this listener (`http`), or a fixed value such as `"https"` when TLS ends at a
-    /// load balancer in front of the gateway.
-    pub forwarded_proto: Option<String>,
-    /// The largest request head (request line and headers) in bytes. Default 32 KiB, like
-    /// nginx's four 8 KiB header buffers; at least 8 KiB.
-    pub max_head_size: usize,
-    /// The most headers in one request. Default 100.
-    pub max_headers: usize,
-    /// Time a client gets to send a whole request head (slow-loris). Default 10 s.
-    pub head_timeout: Duration,
-    /// A connection on which no byte moves in either direction for this long is closed.
-    /// Default 60 s (nginx's `proxy_read_timeout`); streams that may pause longer (SSE without
-    /// heartbeats, long polls) need more.
-    pub idle_timeout: Duration,
-    /// A WebSocket session with no message either way for this long is closed with 1001.
-    /// Default 10 min; pings count as traffic.
-    pub ws_idle_timeout: Duration,
-    /// Client connections open at once (HTTP and WebSocket). Beyond it new connections get
-    /// 503 `TOO_MANY_CONNECTIONS` and are closed. Default 10,000.
-    pub max_connections: usize,
-    /// Requests and WebSocket sessions in flight to one sandbox at once. Beyond it: 429
-    /// `SANDBOX_CONNECTION_LIMIT`, so one busy sandbox cannot starve the others. Default 1,000.
-    pub max_connections_per_sandbox: usize,
-    /// Idle keep-alive connections kept per upstream `host:port`. Default 256.
-    pub upstream_pool_size: usize,
-    /// How long an idle upstream connection stays in the pool. Default 90 s.
-    pub upstream_pool_idle_timeout: Duration,
-    /// How long to keep retrying a refused connect (a service still starting) before 502
-    /// `PORT_NOT_LISTENING`. Default 1 s.
-    pub connect_retry_window: Duration,
-    /// How long one connect attempt may take before 504 `UPSTREAM_TIMEOUT`. Default 5 s.
-    pub connect_timeout: Duration,
-    /// How long the sandbox may take to send its response head before 504
-    /// `UPSTREAM_TIMEOUT`. Default 60 s.
-    pub response_timeout: Duration,
-    /// The largest WebSocket message relayed, in bytes; bigger ones close the session with
-    /// 1009. Default 16 MiB.
-    pub ws_max_message_size: usize,
-    /// The largest WebSocket frame relayed. Default 16 MiB.
-    pub ws_max_frame_size: usize,
-    /// How long graceful shutdown waits for in-flight work when no deadline is given.
-    /// Default 10 s.
-    pub shutdown_timeout: Duration,
+#[macro_export]
+macro_rules! gateway_options {
+    ($callback:ident) => {
+        $callback! {
+            /// Send `Host: localhost:{port}` upstream (default, for HTTP and WebSocket alike,
+            /// which dev servers' host checks and hot reload expect). Off: keep the preview
+            /// host.
+            rewrite_host: bool = true;
+            /// The `X-Forwarded-Proto` sent upstream: none (default) for the scheme the
+            /// client used to reach this listener (`http`), or `"http"` / `"https"` when TLS
+            /// ends at a load balancer in front of the gateway.
+            forwarded_proto: ::std::option::Option<::std::string::String> = None;
+            /// The largest request head (request line and headers) in bytes. Default 32 KiB,
+            /// like nginx's four 8 KiB header buffers; at least 8 KiB.
+            max_head_size: usize = 32 * 1024;
+            /// The most headers in one request. Default 100.
+            max_headers: usize = 100;
+            /// Time a client gets to send a whole request head (slow-loris). Default 10 s.
+            head_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(10);
+            /// A connection on which no byte moves in either direction for this long is
+            /// closed. Default 60 s (nginx's `proxy_read_timeout`); streams that may pause
+            /// longer (SSE without heartbeats, long polls) need more.
+            idle_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(60);
+            /// A WebSocket session with no message either way for this long is closed with
+            /// 1001. Default 10 min; pings count as traffic.
+            ws_idle_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(600);
+            /// Client connections open at once (HTTP and WebSocket). Beyond it new
+            /// connections get 503 `TOO_MANY_CONNECTIONS` and are closed. Default 10,000.
+            max_connections: usize = 10_000;
+            /// Requests and WebSocket sessions in flight to one sandbox at once. Beyond it:
+            /// 429 `SANDBOX_CONNECTION_LIMIT`, so one busy sandbox cannot starve the others.
+            /// Default 1,000.
+            max_connections_per_sandbox: usize = 1_000;
+            /// Idle keep-alive connections kept per upstream `host:port`. Default 256.
+            upstream_pool_size: usize = 256;
+            /// How long an idle upstream connection stays in the pool. Default 90 s.
+            upstream_pool_idle_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(90);
+            /// How long to keep retrying a refused connect (a service still starting) before
+            /// 502 `PORT_NOT_LISTENING`. Default 1 s.
+            connect_retry_window: ::std::time::Duration = ::std::time::Duration::from_secs(1);
+            /// How long one connect attempt may take before 504 `UPSTREAM_TIMEOUT`. Default
+            /// 5 s.
+            connect_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(5);
+            /// How long the sandbox may take to send its response head before 504
+            /// `UPSTREAM_TIMEOUT`. Default 60 s.
+            response_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(60);
+            /// The largest WebSocket message relayed, in bytes; bigger ones close the session
+            /// with 1009. Default 16 MiB.
+            ws_max_message_size: usize = 16 << 20;
+            /// The largest WebSocket frame relayed, in bytes. Default 16 MiB.
+            ws_max_frame_size: usize = 16 << 20;
+            /// How long graceful shutdown waits for in-flight work when no deadline is
+            /// given. Default 10 s.
+            shutdown_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(10);
+        }
+    };
 }
 
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        GatewayConfig {
-            rewrite_host: true,
-            forwarded_proto: None,
-            max_head_size: 32 * 1024,
-            max_headers: 100,
-            head_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            ws_idle_timeout: Duration::from_secs(600),
-            max_connections: 10_000,
-            max_connections_per_sandbox: 1_000,
-            upstream_pool_size: 256,
-            upstream_pool_idle_timeout: Duration::from_secs(90),
-            connect_retry_window: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(60),
-            ws_max_message_size: 16 << 20,
-            ws_max_frame_size: 16 << 20,
-            shutdown_timeout: Duration::from_secs(10),
+macro_rules! define_gateway_config {
+    ($($(#[doc = $doc:literal])* $name:ident: $ty:ty = $default:expr;)*) => {
+        /// How the gateway forwards and what it tolerates. Every field has a default; change
+        /// the ones you need. (The table is [`crate::gateway_options!`].)
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// let config = portway::GatewayConfig {
+        ///     max_connections: 20_000,
+        ///     idle_timeout: Duration::from_secs(120),
+        ///     ..Default::default()
+        /// };
+        /// config.validate()?;
+        /// # Ok::<(), portway::Error>(())
+        /// ```
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct GatewayConfig {
+            $($(#[doc = $doc])* pub $name: $ty,)*
         }
-    }
+
+        impl Default for GatewayConfig {
+            fn default() -> Self {
+                GatewayConfig { $($name: $default,)* }
+            }
+        }
+
+        /// The gateway's settings as a host gives them: every field optional, `None` keeps
+        /// the default. [`GatewayOptions::resolve`] fills in the defaults and checks
+        /// everything (`INVALID_CONFIG`). What the bindings and `portway serve` build.
+        ///
+        /// ```
+        /// let mut opts = portway::GatewayOptions::default();
+        /// opts.max_headers = Some(50);
+        /// opts.set("idle_timeout", portway::options::OptionValue::Number(2500.0), portway::options::TimeUnit::Milliseconds, "idleTimeoutMs")?;
+        /// let config = opts.resolve()?;
+        /// assert_eq!((config.max_headers, config.idle_timeout.as_millis()), (50, 2500));
+        /// assert_eq!(config.max_connections, 10_000);
+        /// # Ok::<(), portway::Error>(())
+        /// ```
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct GatewayOptions {
+            $($(#[doc = $doc])* pub $name: Option<<$ty as ConfigValue>::Input>,)*
+        }
+
+        impl GatewayOptions {
+            /// The configuration: each value given over the default, checked.
+            pub fn resolve(self) -> Result<GatewayConfig> {
+                let d = GatewayConfig::default();
+                let config = GatewayConfig {
+                    $($name: match self.$name {
+                        Some(v) => <$ty as ConfigValue>::from_input(stringify!($name), v)?,
+                        None => d.$name,
+                    },)*
+                };
+                config.validate()?;
+                Ok(config)
+            }
+
+            /// Sets the option called `name` (the core's snake_case name) from a dynamic
+            /// host's value; durations are in `unit`. `shown` is the name the host's user
+            /// wrote, used in the messages. An unknown name is `INVALID_CONFIG`.
+            pub fn set(
+                &mut self,
+                name: &str,
+                value: OptionValue,
+                unit: TimeUnit,
+                shown: &str,
+            ) -> Result<()> {
+                match name {
+                    $(stringify!($name) => {
+                        self.$name = Some(<$ty as ConfigValue>::input_from(shown, value, unit)?);
+                    })*
+                    _ => {
+                        return Err(Error::InvalidConfig(format!(
+                            "unknown gateway option {shown:?}"
+                        )))
+                    }
+                }
+                Ok(())
+            }
+
+            /// Each value of `self` that is set, else the one of `other`: flags over a file.
+            pub fn or(self, other: GatewayOptions) -> GatewayOptions {
+                GatewayOptions { $($name: self.$name.or(other.$name),)* }
+            }
+        }
+
+        impl GatewayConfig {
+            /// Every setting with its kind, default and description, in the table's order:
+            /// what the parity list (tests/api/parity.json) and the docs are checked against.
+            ///
+            /// ```
+            /// let fields = portway::GatewayConfig::fields();
+            /// assert_eq!(fields[4].name, "head_timeout");
+            /// assert_eq!(fields[4].default, serde_json::json!(10.0));
+            /// ```
+            pub fn fields() -> Vec<OptionField> {
+                let d = GatewayConfig::default();
+                vec![$(OptionField {
+                    name: stringify!($name),
+                    kind: <$ty as ConfigValue>::KIND,
+                    default: d.$name.to_json(),
+                    doc: concat!($($doc, "\n"),*),
+                },)*]
+            }
+        }
+    };
 }
+
+gateway_options!(define_gateway_config);
 
 impl GatewayConfig {
     /// Checks that every value is usable.

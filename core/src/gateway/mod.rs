@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use self::config::{GatewayConfig, MIN_MAX_HEAD_SIZE};
+pub use self::config::{GatewayConfig, GatewayOptions, MIN_MAX_HEAD_SIZE};
 pub use self::errors::GatewayRefusal;
 pub use self::metrics::{Metrics, MetricsSnapshot};
 pub use self::server::GatewayHandle;

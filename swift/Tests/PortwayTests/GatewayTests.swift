@@ -101,7 +101,7 @@ final class GatewayTests: XCTestCase {
         defer { echo.stop() }
         let config = GatewayConfig(rewriteHost: false, forwardedProto: "https", connectTimeout: 2)
         let portway = try Portway(domains: ["localhost"], gateway: config)
-        let gateway = try await portway.serve()
+        let gateway = try await portway.serve(listen: "127.0.0.1:0")
         let exposed = try await portway.sandbox(id: "swift-config").exposePort(echo.port, hostname: "localhost")
         let host = previewHost(exposed.url)
         let got = try await fetch(gateway, host: host, path: "/")
@@ -154,7 +154,7 @@ final class GatewayTests: XCTestCase {
         let echo = try EchoServer()
         defer { echo.stop() }
         let portway = try Portway(domains: ["localhost"])
-        let gateway = try await portway.serve()
+        let gateway = try await portway.serve(listen: "127.0.0.1:0")
         let exposed = try await portway.sandbox(id: "swift-ws-gw").exposePort(echo.port, hostname: "localhost")
         let host = previewHost(exposed.url)
 

@@ -36,6 +36,24 @@ final class ParityTests: XCTestCase {
         XCTAssertEqual(listed, Self.covered, "parity.json and this test name different APIs")
     }
 
+    /// Every gateway setting of the core's table is a field of `GatewayConfig`, in order, and
+    /// a value given reaches the core (a negative duration is refused naming the setting).
+    func testGatewayConfigHasEveryOption() throws {
+        let parity = try loadJSON("tests/api/parity.json")
+        let options = try XCTUnwrap(parity["options"]?["GatewayConfig"]?.array)
+        XCTAssertFalse(options.isEmpty)
+        let fields = Mirror(reflecting: GatewayConfig()).children.compactMap { $0.label }
+        XCTAssertEqual(fields, options.compactMap { $0["swift"]?.string })
+        XCTAssertNoThrow(try Portway(gateway: GatewayConfig(maxHeaders: 50, idleTimeout: 2.5)))
+        do {
+            _ = try Portway(gateway: GatewayConfig(connectTimeout: -1))
+            XCTFail("a negative connect timeout was accepted")
+        } catch let error as PortwayError {
+            XCTAssertEqual(error.code, .invalidConfig)
+            XCTAssertTrue(error.message.contains("connect_timeout"), error.message)
+        }
+    }
+
     func testEveryNameRunsEndToEnd() async throws {
         let echo = try EchoServer()
         defer { echo.stop() }
