@@ -841,6 +841,7 @@ module.exports.Sandbox = nativeBinding.Sandbox
 module.exports.WebSocket = nativeBinding.WebSocket
 module.exports.WebSocketMessages = nativeBinding.WebSocketMessages
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.gatewayOptionFields = nativeBinding.gatewayOptionFields
 module.exports.generateToken = nativeBinding.generateToken
 module.exports.validatePort = nativeBinding.validatePort
 module.exports.validateSandboxId = nativeBinding.validateSandboxId

@@ -76,6 +76,47 @@ export declare function buildPreviewUrl(port: number, sandboxId: string, token: 
 export declare function parsePreviewHost(host: string): Route | null
 
 /**
+ * The gateway's settings and limits, read through the core's table (every language has the
+ * same settings, with the same defaults); each is optional. Durations are in milliseconds.
+ */
+export interface GatewayOptions {
+  /** Send `Host: localhost:{port}` upstream, for HTTP and WebSocket alike (default `true`); `false` keeps the preview host. */
+  rewriteHost?: boolean
+  /** The `X-Forwarded-Proto` sent upstream: `'http'` or `'https'` (default: the scheme the client used; set `'https'` when TLS ends at a load balancer in front). */
+  forwardedProto?: 'http' | 'https'
+  /** The largest request head in bytes (default 32768; at least 8192). */
+  maxHeadSize?: number
+  /** The most headers in one request (default 100). */
+  maxHeaders?: number
+  /** Time a client gets to send a whole request head (default 10000). */
+  headTimeoutMs?: number
+  /** A connection with no traffic either way for this long is closed (default 60000). */
+  idleTimeoutMs?: number
+  /** A WebSocket session with no message either way for this long is closed with 1001 (default 600000). */
+  wsIdleTimeoutMs?: number
+  /** Client connections open at once; beyond it, 503 (default 10000). */
+  maxConnections?: number
+  /** Requests and WebSocket sessions in flight to one sandbox; beyond it, 429 (default 1000). */
+  maxConnectionsPerSandbox?: number
+  /** Idle keep-alive connections kept per upstream (default 256). */
+  upstreamPoolSize?: number
+  /** How long an idle upstream connection stays pooled (default 90000). */
+  upstreamPoolIdleTimeoutMs?: number
+  /** How long a refused connect is retried (a service still starting) before 502 `PORT_NOT_LISTENING` (default 1000). */
+  connectRetryWindowMs?: number
+  /** How long one connect attempt may take before 504 `UPSTREAM_TIMEOUT` (default 5000). */
+  connectTimeoutMs?: number
+  /** How long the sandbox may take to send its response head before 504 (default 60000). */
+  responseTimeoutMs?: number
+  /** The largest WebSocket message relayed, in bytes (default 16 MiB). */
+  wsMaxMessageSize?: number
+  /** The largest WebSocket frame relayed, in bytes (default 16 MiB). */
+  wsMaxFrameSize?: number
+  /** How long `close()` lets in-flight requests finish (default 10000). */
+  shutdownTimeoutMs?: number
+}
+
+/**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
  * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
@@ -417,55 +458,16 @@ export interface ExposeOptions {
   token?: string
 }
 
-/** The gateway's settings and limits; each has a default. Durations are in milliseconds. */
-export interface GatewayOptions {
-  /**
-   * Send `Host: localhost:{port}` upstream, for HTTP and WebSocket alike (default `true`);
-   * `false` keeps the preview host.
-   */
-  rewriteHost?: boolean
-  /**
-   * The `X-Forwarded-Proto` sent upstream: `'http'` or `'https'` (default: the scheme the
-   * client used; set `'https'` when TLS ends at a load balancer in front).
-   */
-  forwardedProto?: 'http' | 'https'
-  /** The largest request head in bytes (default 32768; at least 8192). */
-  maxHeadSize?: number
-  /** The most headers in one request (default 100). */
-  maxHeaders?: number
-  /** Time a client gets to send a whole request head (default 10000). */
-  headTimeoutMs?: number
-  /** A connection with no traffic either way for this long is closed (default 60000). */
-  idleTimeoutMs?: number
-  /**
-   * A WebSocket session with no message either way for this long is closed with 1001
-   * (default 600000).
-   */
-  wsIdleTimeoutMs?: number
-  /** Client connections open at once; beyond it, 503 (default 10000). */
-  maxConnections?: number
-  /** Requests and WebSocket sessions in flight to one sandbox; beyond it, 429 (default 1000). */
-  maxConnectionsPerSandbox?: number
-  /** Idle keep-alive connections kept per upstream (default 256). */
-  upstreamPoolSize?: number
-  /** How long an idle upstream connection stays pooled (default 90000). */
-  upstreamPoolIdleTimeoutMs?: number
-  /**
-   * How long a refused connect is retried (a service still starting) before 502
-   * `PORT_NOT_LISTENING` (default 1000).
-   */
-  connectRetryWindowMs?: number
-  /** How long one connect attempt may take before 504 `UPSTREAM_TIMEOUT` (default 5000). */
-  connectTimeoutMs?: number
-  /** How long the sandbox may take to send its response head before 504 (default 60000). */
-  responseTimeoutMs?: number
-  /** The largest WebSocket message relayed, in bytes (default 16 MiB). */
-  wsMaxMessageSize?: number
-  /** The largest WebSocket frame relayed, in bytes (default 16 MiB). */
-  wsMaxFrameSize?: number
-  /** How long `close()` lets in-flight requests finish (default 10000). */
-  shutdownTimeoutMs?: number
-}
+/**
+ * Every gateway option as `{ name, kind, default }`: its JavaScript name, `'bool'`,
+ * `'text'`, `'count'` or `'duration'`, and its default (durations in milliseconds, `null`
+ * for none). The table `new Portway({ gateway })` reads, for tools and tests.
+ *
+ * ```js
+ * gatewayOptionFields().find((f) => f.name === 'idleTimeoutMs').default // 60000
+ * ```
+ */
+export declare function gatewayOptionFields(): Array<{ name: string; kind: 'bool' | 'text' | 'count' | 'duration'; default: boolean | number | string | null }>
 
 /** A new random token: 16 characters of `[a-z0-9]` from the OS's secure random source. */
 export declare function generateToken(): string

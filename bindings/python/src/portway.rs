@@ -87,7 +87,7 @@ impl Portway {
     /// A handle on a sandbox whose services listen on `upstream_host` (an IP address or a
     /// host name, without a port). Validates the id (lowercasing it when `normalize_id` is
     /// on) and the host; stores nothing until the first write.
-    #[pyo3(signature = (id, upstream_host=portway::DEFAULT_UPSTREAM_HOST))]
+    #[pyo3(signature = (id, upstream_host="127.0.0.1"))]
     fn sandbox(&self, id: &str, upstream_host: &str) -> PyResult<Sandbox> {
         self.inner
             .sandbox(id, upstream_host)
