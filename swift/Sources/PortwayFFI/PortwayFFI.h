@@ -290,7 +290,7 @@ void uniffi_portway_ffi_fn_free_portway(uint64_t handle, RustCallStatus *_Nonnul
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_CONSTRUCTOR_PORTWAY_NEW
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_CONSTRUCTOR_PORTWAY_NEW
-uint64_t uniffi_portway_ffi_fn_constructor_portway_new(RustBuffer domains, RustBuffer store, RustBuffer reserved_ports, RustBuffer reserved_sandbox_ids, RustBuffer custom_domain_suffixes, int8_t normalize_id, RustBuffer min_token_length, RustBuffer gateway, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_portway_ffi_fn_constructor_portway_new(RustBuffer domains, RustBuffer store, RustBuffer reserved_ports, RustBuffer reserved_sandbox_ids, RustBuffer custom_domain_suffixes, RustBuffer normalize_id, RustBuffer min_token_length, RustBuffer gateway, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_PORTWAY_BUILD_PREVIEW_URL

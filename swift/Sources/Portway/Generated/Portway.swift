@@ -868,7 +868,7 @@ public protocol PortwayProtocol: AnyObject, Sendable {
      * A handle on a sandbox whose services listen at `upstream_host`. Validates the id
      * (lowercased when `normalizeId` is on) and the host; stores nothing until a write.
      */
-    func sandbox(id: String, upstreamHost: String) throws  -> Sandbox
+    func sandbox(id: String, upstreamHost: String?) throws  -> Sandbox
     
     /**
      * Every sandbox, sorted by id.
@@ -876,9 +876,10 @@ public protocol PortwayProtocol: AnyObject, Sendable {
     func sandboxes()  -> [SandboxInfo]
     
     /**
-     * Starts the gateway on `listen` (port 0 for any free port) and returns its handle.
+     * Starts the gateway on `listen` (default `127.0.0.1:8080`; port 0 for any free port)
+     * and returns its handle.
      */
-    func serve(listen: String) async throws  -> GatewayHandle
+    func serve(listen: String?) async throws  -> GatewayHandle
     
     /**
      * Checks a port with this Portway's reserved ports and returns it.
@@ -944,17 +945,17 @@ open class Portway: PortwayProtocol, @unchecked Sendable {
      * `[3000]`, reserved ids `www api admin root system cloudflare workers`, custom-domain
      * suffixes `["workers.dev"]`, minimum custom-token length 8, the gateway's defaults.
      */
-public convenience init(domains: [String]? = nil, store: String = ":memory:", reservedPorts: [Int64]? = nil, reservedSandboxIds: [String]? = nil, customDomainSuffixes: [String]? = nil, normalizeId: Bool = false, minTokenLength: Int64? = nil, gateway: GatewayConfig? = nil)throws  {
+public convenience init(domains: [String]? = nil, store: String? = nil, reservedPorts: [Int64]? = nil, reservedSandboxIds: [String]? = nil, customDomainSuffixes: [String]? = nil, normalizeId: Bool? = nil, minTokenLength: Int64? = nil, gateway: GatewayConfig? = nil)throws  {
     let handle =
         try rustCallWithError(FfiConverterTypePortwayError_lift) {
         uniffiCallStatus in
     uniffi_portway_ffi_fn_constructor_portway_new(
         FfiConverterOptionSequenceString.lower(domains),
-        FfiConverterString.lower(store),
+        FfiConverterOptionString.lower(store),
         FfiConverterOptionSequenceInt64.lower(reservedPorts),
         FfiConverterOptionSequenceString.lower(reservedSandboxIds),
         FfiConverterOptionSequenceString.lower(customDomainSuffixes),
-        FfiConverterBool.lower(normalizeId),
+        FfiConverterOptionBool.lower(normalizeId),
         FfiConverterOptionInt64.lower(minTokenLength),
         FfiConverterOptionTypeGatewayConfig.lower(gateway),uniffiCallStatus
     )
@@ -1034,13 +1035,13 @@ open func resolve(host: String) -> Resolution  {
      * A handle on a sandbox whose services listen at `upstream_host`. Validates the id
      * (lowercased when `normalizeId` is on) and the host; stores nothing until a write.
      */
-open func sandbox(id: String, upstreamHost: String = "127.0.0.1")throws  -> Sandbox  {
+open func sandbox(id: String, upstreamHost: String? = nil)throws  -> Sandbox  {
     return try  FfiConverterTypeSandbox_lift(try rustCallWithError(FfiConverterTypePortwayError_lift) {
         uniffiCallStatus in
     uniffi_portway_ffi_fn_method_portway_sandbox(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(id),
-        FfiConverterString.lower(upstreamHost),uniffiCallStatus
+        FfiConverterOptionString.lower(upstreamHost),uniffiCallStatus
     )
 })
 }
@@ -1058,14 +1059,15 @@ open func sandboxes() -> [SandboxInfo]  {
 }
     
     /**
-     * Starts the gateway on `listen` (port 0 for any free port) and returns its handle.
+     * Starts the gateway on `listen` (default `127.0.0.1:8080`; port 0 for any free port)
+     * and returns its handle.
      */
-open func serve(listen: String = "127.0.0.1:0")async throws  -> GatewayHandle  {
+open func serve(listen: String? = nil)async throws  -> GatewayHandle  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_portway_ffi_fn_method_portway_serve(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(listen)
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(listen)
                 )
             },
             pollFunc: ffi_portway_ffi_rust_future_poll_u64,
@@ -1234,7 +1236,7 @@ public protocol SandboxProtocol: AnyObject, Sendable {
      * `Host: localhost:{port}`). Needs no exposure. `nil` keeps a default: 16 MiB messages,
      * a 10 s connect timeout.
      */
-    func wsConnect(port: Int64, path: String, headers: [String: String]?, subprotocols: [String]?, maxMessageSize: UInt64?, connectTimeout: Double?) async throws  -> WebSocket
+    func wsConnect(port: Int64, path: String?, headers: [String: String]?, subprotocols: [String]?, maxMessageSize: UInt64?, connectTimeout: Double?) async throws  -> WebSocket
     
 }
 /**
@@ -1499,12 +1501,12 @@ open func waitForPort(port: Int64, mode: WaitMode? = nil, path: String? = nil, s
      * `Host: localhost:{port}`). Needs no exposure. `nil` keeps a default: 16 MiB messages,
      * a 10 s connect timeout.
      */
-open func wsConnect(port: Int64, path: String = "/", headers: [String: String]? = nil, subprotocols: [String]? = nil, maxMessageSize: UInt64? = nil, connectTimeout: Double? = nil)async throws  -> WebSocket  {
+open func wsConnect(port: Int64, path: String? = nil, headers: [String: String]? = nil, subprotocols: [String]? = nil, maxMessageSize: UInt64? = nil, connectTimeout: Double? = nil)async throws  -> WebSocket  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_portway_ffi_fn_method_sandbox_ws_connect(
-                        self.uniffiCloneHandle(),FfiConverterInt64.lower(port),FfiConverterString.lower(path),FfiConverterOptionDictionaryStringString.lower(headers),FfiConverterOptionSequenceString.lower(subprotocols),FfiConverterOptionUInt64.lower(maxMessageSize),FfiConverterOptionDouble.lower(connectTimeout)
+                        self.uniffiCloneHandle(),FfiConverterInt64.lower(port),FfiConverterOptionString.lower(path),FfiConverterOptionDictionaryStringString.lower(headers),FfiConverterOptionSequenceString.lower(subprotocols),FfiConverterOptionUInt64.lower(maxMessageSize),FfiConverterOptionDouble.lower(connectTimeout)
                 )
             },
             pollFunc: ffi_portway_ffi_rust_future_poll_u64,
@@ -2015,75 +2017,91 @@ public func FfiConverterTypeExposedPortInfo_lower(_ value: ExposedPortInfo) -> R
 
 /**
  * The gateway's settings and limits. Every field is optional: `nil` keeps the core's
- * default (given in brackets). Times are in seconds.
+ * default. Times are in seconds.
  */
 public struct GatewayConfig: Equatable, Hashable {
     /**
-     * Send `Host: localhost:{port}` upstream [true]; false keeps the preview host.
+     * Send `Host: localhost:{port}` upstream (default, for HTTP and WebSocket alike,
+     * which dev servers' host checks and hot reload expect). Off: keep the preview
+     * host.
      */
     public var rewriteHost: Bool?
     /**
-     * The `X-Forwarded-Proto` sent upstream, `"http"` or `"https"` [the client's scheme].
+     * The `X-Forwarded-Proto` sent upstream: none (default) for the scheme the
+     * client used to reach this listener (`http`), or `"http"` / `"https"` when TLS
+     * ends at a load balancer in front of the gateway.
      */
     public var forwardedProto: String?
     /**
-     * The largest request head in bytes [32 KiB; at least 8 KiB].
+     * The largest request head (request line and headers) in bytes. Default 32 KiB,
+     * like nginx's four 8 KiB header buffers; at least 8 KiB.
      */
     public var maxHeadSize: UInt64?
     /**
-     * The most headers in one request [100].
+     * The most headers in one request. Default 100.
      */
     public var maxHeaders: UInt64?
     /**
-     * Time a client gets to send a request head (slow-loris) [10].
+     * Time a client gets to send a whole request head (slow-loris). Default 10 s.
      */
     public var headTimeout: Double?
     /**
-     * A connection with no traffic either way for this long is closed [60].
+     * A connection on which no byte moves in either direction for this long is
+     * closed. Default 60 s (nginx's `proxy_read_timeout`); streams that may pause
+     * longer (SSE without heartbeats, long polls) need more.
      */
     public var idleTimeout: Double?
     /**
-     * A WebSocket session with no message either way for this long is closed [600].
+     * A WebSocket session with no message either way for this long is closed with
+     * 1001. Default 10 min; pings count as traffic.
      */
     public var wsIdleTimeout: Double?
     /**
-     * Client connections open at once; beyond it, 503 [10,000].
+     * Client connections open at once (HTTP and WebSocket). Beyond it new
+     * connections get 503 `TOO_MANY_CONNECTIONS` and are closed. Default 10,000.
      */
     public var maxConnections: UInt64?
     /**
-     * Requests and sessions in flight to one sandbox; beyond it, 429 [1,000].
+     * Requests and WebSocket sessions in flight to one sandbox at once. Beyond it:
+     * 429 `SANDBOX_CONNECTION_LIMIT`, so one busy sandbox cannot starve the others.
+     * Default 1,000.
      */
     public var maxConnectionsPerSandbox: UInt64?
     /**
-     * Idle keep-alive connections kept per upstream [256].
+     * Idle keep-alive connections kept per upstream `host:port`. Default 256.
      */
     public var upstreamPoolSize: UInt64?
     /**
-     * How long an idle upstream connection stays pooled [90].
+     * How long an idle upstream connection stays in the pool. Default 90 s.
      */
     public var upstreamPoolIdleTimeout: Double?
     /**
-     * How long to retry a refused connect before 502 `PORT_NOT_LISTENING` [1].
+     * How long to keep retrying a refused connect (a service still starting) before
+     * 502 `PORT_NOT_LISTENING`. Default 1 s.
      */
     public var connectRetryWindow: Double?
     /**
-     * How long one connect attempt may take before 504 [5].
+     * How long one connect attempt may take before 504 `UPSTREAM_TIMEOUT`. Default
+     * 5 s.
      */
     public var connectTimeout: Double?
     /**
-     * How long the sandbox may take to send its response head before 504 [60].
+     * How long the sandbox may take to send its response head before 504
+     * `UPSTREAM_TIMEOUT`. Default 60 s.
      */
     public var responseTimeout: Double?
     /**
-     * The largest WebSocket message relayed, in bytes [16 MiB].
+     * The largest WebSocket message relayed, in bytes; bigger ones close the session
+     * with 1009. Default 16 MiB.
      */
     public var wsMaxMessageSize: UInt64?
     /**
-     * The largest WebSocket frame relayed, in bytes [16 MiB].
+     * The largest WebSocket frame relayed, in bytes. Default 16 MiB.
      */
     public var wsMaxFrameSize: UInt64?
     /**
-     * How long `close()` waits for in-flight work [10].
+     * How long graceful shutdown waits for in-flight work when no deadline is
+     * given. Default 10 s.
      */
     public var shutdownTimeout: Double?
 
@@ -2091,55 +2109,71 @@ public struct GatewayConfig: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * Send `Host: localhost:{port}` upstream [true]; false keeps the preview host.
+         * Send `Host: localhost:{port}` upstream (default, for HTTP and WebSocket alike,
+         * which dev servers' host checks and hot reload expect). Off: keep the preview
+         * host.
          */rewriteHost: Bool? = nil, 
         /**
-         * The `X-Forwarded-Proto` sent upstream, `"http"` or `"https"` [the client's scheme].
+         * The `X-Forwarded-Proto` sent upstream: none (default) for the scheme the
+         * client used to reach this listener (`http`), or `"http"` / `"https"` when TLS
+         * ends at a load balancer in front of the gateway.
          */forwardedProto: String? = nil, 
         /**
-         * The largest request head in bytes [32 KiB; at least 8 KiB].
+         * The largest request head (request line and headers) in bytes. Default 32 KiB,
+         * like nginx's four 8 KiB header buffers; at least 8 KiB.
          */maxHeadSize: UInt64? = nil, 
         /**
-         * The most headers in one request [100].
+         * The most headers in one request. Default 100.
          */maxHeaders: UInt64? = nil, 
         /**
-         * Time a client gets to send a request head (slow-loris) [10].
+         * Time a client gets to send a whole request head (slow-loris). Default 10 s.
          */headTimeout: Double? = nil, 
         /**
-         * A connection with no traffic either way for this long is closed [60].
+         * A connection on which no byte moves in either direction for this long is
+         * closed. Default 60 s (nginx's `proxy_read_timeout`); streams that may pause
+         * longer (SSE without heartbeats, long polls) need more.
          */idleTimeout: Double? = nil, 
         /**
-         * A WebSocket session with no message either way for this long is closed [600].
+         * A WebSocket session with no message either way for this long is closed with
+         * 1001. Default 10 min; pings count as traffic.
          */wsIdleTimeout: Double? = nil, 
         /**
-         * Client connections open at once; beyond it, 503 [10,000].
+         * Client connections open at once (HTTP and WebSocket). Beyond it new
+         * connections get 503 `TOO_MANY_CONNECTIONS` and are closed. Default 10,000.
          */maxConnections: UInt64? = nil, 
         /**
-         * Requests and sessions in flight to one sandbox; beyond it, 429 [1,000].
+         * Requests and WebSocket sessions in flight to one sandbox at once. Beyond it:
+         * 429 `SANDBOX_CONNECTION_LIMIT`, so one busy sandbox cannot starve the others.
+         * Default 1,000.
          */maxConnectionsPerSandbox: UInt64? = nil, 
         /**
-         * Idle keep-alive connections kept per upstream [256].
+         * Idle keep-alive connections kept per upstream `host:port`. Default 256.
          */upstreamPoolSize: UInt64? = nil, 
         /**
-         * How long an idle upstream connection stays pooled [90].
+         * How long an idle upstream connection stays in the pool. Default 90 s.
          */upstreamPoolIdleTimeout: Double? = nil, 
         /**
-         * How long to retry a refused connect before 502 `PORT_NOT_LISTENING` [1].
+         * How long to keep retrying a refused connect (a service still starting) before
+         * 502 `PORT_NOT_LISTENING`. Default 1 s.
          */connectRetryWindow: Double? = nil, 
         /**
-         * How long one connect attempt may take before 504 [5].
+         * How long one connect attempt may take before 504 `UPSTREAM_TIMEOUT`. Default
+         * 5 s.
          */connectTimeout: Double? = nil, 
         /**
-         * How long the sandbox may take to send its response head before 504 [60].
+         * How long the sandbox may take to send its response head before 504
+         * `UPSTREAM_TIMEOUT`. Default 60 s.
          */responseTimeout: Double? = nil, 
         /**
-         * The largest WebSocket message relayed, in bytes [16 MiB].
+         * The largest WebSocket message relayed, in bytes; bigger ones close the session
+         * with 1009. Default 16 MiB.
          */wsMaxMessageSize: UInt64? = nil, 
         /**
-         * The largest WebSocket frame relayed, in bytes [16 MiB].
+         * The largest WebSocket frame relayed, in bytes. Default 16 MiB.
          */wsMaxFrameSize: UInt64? = nil, 
         /**
-         * How long `close()` waits for in-flight work [10].
+         * How long graceful shutdown waits for in-flight work when no deadline is
+         * given. Default 10 s.
          */shutdownTimeout: Double? = nil) {
         self.rewriteHost = rewriteHost
         self.forwardedProto = forwardedProto
@@ -2806,24 +2840,81 @@ public func FfiConverterTypePortwayError_lower(_ value: PortwayError) -> RustBuf
 
 public enum PortwayErrorCode: Equatable, Hashable, CustomStringConvertible, CaseIterable {
     
+    /**
+     * a port outside 1024..=65535, a reserved port, or not an integer
+     */
     case invalidPort
+    /**
+     * a sandbox id that breaks one of the id rules (length, case, characters, hyphens, reserved)
+     */
     case invalidSandboxId
+    /**
+     * a host name that is empty, a URL, malformed, or an IP literal other than loopback
+     */
     case invalidHostname
+    /**
+     * a host name under a suffix that cannot carry wildcard subdomains (workers.dev)
+     */
     case customDomainRequired
+    /**
+     * the first label port-id-token is over 63 characters or the whole host over 253
+     */
     case previewLabelTooLong
+    /**
+     * a custom token of the wrong length or with characters outside [a-z0-9_]
+     */
     case invalidTokenFormat
+    /**
+     * a custom token already used by another port of the same sandbox
+     */
     case tokenInUse
+    /**
+     * an operation on a sandbox that does not exist
+     */
     case sandboxNotFound
+    /**
+     * wait_for_port gave up before the service answered
+     */
     case portWaitTimeout
+    /**
+     * a WebSocket connection to a sandbox service could not be opened
+     */
     case wsConnectFailed
+    /**
+     * the store could not be opened, read or written
+     */
     case storeError
+    /**
+     * the gateway could not start or failed
+     */
     case gatewayError
+    /**
+     * expose_port was given a host name that is not one of the configured domains
+     */
     case domainNotConfigured
+    /**
+     * a port name that is empty, over 64 characters, or has control characters
+     */
     case invalidPortName
+    /**
+     * an upstream host that is neither an IP address nor a host name
+     */
     case invalidUpstreamHost
+    /**
+     * a configuration value that is out of range or inconsistent
+     */
     case invalidConfig
+    /**
+     * any other argument out of range (timeouts, intervals, sizes, status ranges)
+     */
     case invalidArgument
+    /**
+     * a WebSocket that is already closed was used
+     */
     case wsClosed
+    /**
+     * a WebSocket session failed (protocol error, I/O error, message too large)
+     */
     case wsError
 
 
@@ -3973,13 +4064,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_portway_ffi_checksum_method_portway_resolve() != 57546) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_portway_ffi_checksum_method_portway_sandbox() != 23555) {
+    if (uniffi_portway_ffi_checksum_method_portway_sandbox() != 45002) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_portway_ffi_checksum_method_portway_sandboxes() != 42768) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_portway_ffi_checksum_method_portway_serve() != 32129) {
+    if (uniffi_portway_ffi_checksum_method_portway_serve() != 6242) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_portway_ffi_checksum_method_portway_validate_port() != 47229) {
@@ -4024,7 +4115,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_portway_ffi_checksum_method_sandbox_wait_for_port() != 52650) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_portway_ffi_checksum_method_sandbox_ws_connect() != 2494) {
+    if (uniffi_portway_ffi_checksum_method_sandbox_ws_connect() != 31758) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_portway_ffi_checksum_method_websocket_close() != 53452) {
@@ -4051,7 +4142,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_portway_ffi_checksum_method_websocket_send_text() != 50849) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_portway_ffi_checksum_constructor_portway_new() != 49848) {
+    if (uniffi_portway_ffi_checksum_constructor_portway_new() != 35681) {
         return InitializationResult.apiChecksumMismatch
     }
 
