@@ -221,16 +221,24 @@ impl Sandbox {
     }
 
     /// Whether a port is exposed; `false` for an invalid port.
-    pub async fn is_port_exposed(&self, port: u16) -> bool {
-        self.portway.registry().is_exposed(&self.id, port)
+    ///
+    /// Takes a port or `None`: a binding passes what its port check gave (`.ok()`), and a
+    /// value that is not a valid port is never exposed (no error), in every language.
+    pub async fn is_port_exposed(&self, port: impl Into<Option<u16>>) -> bool {
+        port.into()
+            .is_some_and(|port| self.portway.registry().is_exposed(&self.id, port))
     }
 
     /// Whether `token` is the token of `port`, compared in constant time; `false` for an
     /// invalid or unexposed port.
-    pub async fn validate_port_token(&self, port: u16, token: &str) -> bool {
-        self.portway
-            .registry()
-            .validate_token(&self.id, port, token)
+    ///
+    /// Takes a port or `None`, like [`Sandbox::is_port_exposed`].
+    pub async fn validate_port_token(&self, port: impl Into<Option<u16>>, token: &str) -> bool {
+        port.into().is_some_and(|port| {
+            self.portway
+                .registry()
+                .validate_token(&self.id, port, token)
+        })
     }
 
     /// Waits until the service on `port` answers (a TCP connect, or an HTTP status in the

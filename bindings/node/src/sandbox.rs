@@ -195,12 +195,7 @@ impl Sandbox {
         let inner = self.inner.clone();
         crate::promise(
             env,
-            async move {
-                Ok(match port {
-                    Some(port) => inner.is_port_exposed(port).await,
-                    None => false,
-                })
-            },
+            async move { Ok(inner.is_port_exposed(port).await) },
             |_, yes| Ok(yes),
         )
     }
@@ -221,12 +216,7 @@ impl Sandbox {
         let inner = self.inner.clone();
         crate::promise(
             env,
-            async move {
-                Ok(match port {
-                    Some(port) => inner.validate_port_token(port, &token).await,
-                    None => false,
-                })
-            },
+            async move { Ok(inner.validate_port_token(port, &token).await) },
             |_, yes| Ok(yes),
         )
     }

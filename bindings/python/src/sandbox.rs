@@ -117,15 +117,7 @@ impl Sandbox {
     ) -> PyResult<Bound<'py, PyAny>> {
         let sb = self.inner.clone();
         let port = self.port(port).ok();
-        crate::awaitable(
-            py,
-            Ok(async move {
-                Ok(match port {
-                    Some(p) => sb.is_port_exposed(p).await,
-                    None => false,
-                })
-            }),
-        )
+        crate::awaitable(py, Ok(async move { Ok(sb.is_port_exposed(port).await) }))
     }
 
     /// Whether `token` is the token of `port`, compared in constant time; False for an
@@ -140,12 +132,7 @@ impl Sandbox {
         let port = self.port(port).ok();
         crate::awaitable(
             py,
-            Ok(async move {
-                Ok(match port {
-                    Some(p) => sb.validate_port_token(p, &token).await,
-                    None => false,
-                })
-            }),
+            Ok(async move { Ok(sb.validate_port_token(port, &token).await) }),
         )
     }
 

@@ -82,9 +82,7 @@ impl Sandbox {
 
     /// Whether `port` is exposed; `false` for an invalid port.
     pub async fn is_port_exposed(&self, port: i64) -> bool {
-        let Ok(port) = u16::try_from(port) else {
-            return false;
-        };
+        let port = self.port(port).ok();
         let sb = self.inner.clone();
         crate::run(async move { Ok(sb.is_port_exposed(port).await) })
             .await
@@ -94,9 +92,7 @@ impl Sandbox {
     /// Whether `token` is the token of `port` (compared in constant time); `false` for an
     /// invalid port.
     pub async fn validate_port_token(&self, port: i64, token: String) -> bool {
-        let Ok(port) = u16::try_from(port) else {
-            return false;
-        };
+        let port = self.port(port).ok();
         let sb = self.inner.clone();
         crate::run(async move { Ok(sb.validate_port_token(port, &token).await) })
             .await
