@@ -1,5 +1,5 @@
 //! The gateway against real upstream servers on loopback: one test (at least) per rule of
-//! SPEC.md's Gateway section.
+//! docs/spec/gateway.md.
 
 mod support;
 

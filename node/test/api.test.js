@@ -1,6 +1,6 @@
 'use strict'
 // The public API: every Node name of tests/api/parity.json is offered (through require and
-// import alike), and the calls behave as SPEC.md's exposure API says.
+// import alike), and the calls behave as docs/spec/exposure-api.md says.
 
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
