@@ -10,7 +10,7 @@
 module.exports = require('./binding.js')
 
 // The two functions a server may call once per request are plain Node-API callbacks rather
-// than napi-rs functions (bindings/node/src/fast.rs says why, with the measurements).
+// than napi-rs functions (bindings/node/src/fast_path.rs says why, with the measurements).
 // `parsePreviewHost` gets from Rust where the route lies in the host, packed into one number
 // (the port from bit 15, the sandbox id's start from bit 12, its end from bit 6, the token's
 // end in bits 0-5; -1 when the host is not a preview host), and builds the object here.

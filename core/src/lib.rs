@@ -37,8 +37,10 @@ pub mod options;
 mod port;
 mod portway;
 mod preview_url;
+mod records;
 mod registry;
 mod rules;
+mod runtime;
 mod sandbox;
 mod sandbox_id;
 pub mod store;
@@ -56,11 +58,13 @@ pub use crate::options::{DEFAULT_LISTEN, WaitSettings, WsConnectSettings};
 pub use crate::port::MIN_PORT;
 pub use crate::portway::{Portway, PortwayBuilder, PortwaySettings};
 pub use crate::preview_url::{Route, RouteSpans};
+pub use crate::records::{HostField, ResolutionKind};
 pub use crate::registry::{Resolution, SandboxInfo, Upstream};
 pub use crate::rules::{
     DEFAULT_CUSTOM_DOMAIN_SUFFIXES, DEFAULT_DOMAIN, DEFAULT_MIN_TOKEN_LENGTH,
     DEFAULT_RESERVED_PORTS, DEFAULT_RESERVED_SANDBOX_IDS, MAX_TOKEN_LENGTH, Rules, RulesBuilder,
 };
+pub use crate::runtime::shared_runtime;
 pub use crate::sandbox::{
     DEFAULT_UPSTREAM_HOST, ExposeOptions, ExposedPort, ExposedPortInfo, MAX_PORT_NAME_LENGTH,
     PortStatus, Sandbox, validate_port_name, validate_upstream_host,

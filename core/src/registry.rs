@@ -49,6 +49,53 @@ pub enum Resolution {
     Upstream(Upstream),
 }
 
+impl Resolution {
+    /// Every kind, as [`Resolution::kind`] names it.
+    pub const KINDS: [&'static str; 4] = ["not_preview", "denied", "stale", "upstream"];
+
+    /// What the gateway does, by name: `"not_preview"`, `"denied"`, `"stale"` or
+    /// `"upstream"` (the `kind` the bindings report).
+    ///
+    /// ```
+    /// assert_eq!(portway::Resolution::Denied.kind(), "denied");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        let i = match self {
+            Resolution::NotPreview => 0,
+            Resolution::Denied => 1,
+            Resolution::Stale { .. } => 2,
+            Resolution::Upstream(_) => 3,
+        };
+        Self::KINDS[i]
+    }
+
+    /// The sandbox (stale and upstream).
+    pub fn sandbox_id(&self) -> Option<&str> {
+        match self {
+            Resolution::Stale { sandbox_id, .. } => Some(sandbox_id),
+            Resolution::Upstream(up) => Some(up.sandbox_id()),
+            Resolution::NotPreview | Resolution::Denied => None,
+        }
+    }
+
+    /// The port (stale and upstream).
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Resolution::Stale { port, .. } => Some(*port),
+            Resolution::Upstream(up) => Some(up.port()),
+            Resolution::NotPreview | Resolution::Denied => None,
+        }
+    }
+
+    /// The host the request is forwarded to (upstream).
+    pub fn upstream_host(&self) -> Option<&str> {
+        match self {
+            Resolution::Upstream(up) => Some(up.host()),
+            _ => None,
+        }
+    }
+}
+
 /// Where a preview request goes: a port on the host a sandbox's services listen on.
 ///
 /// It shares its sandbox's target with the route table (one reference count to take per

@@ -120,7 +120,7 @@ describe('pure functions', () => {
   })
 
   // The free functions are plain Node-API callbacks reading strings on the stack, and
-  // parsePreviewHost builds its object in JavaScript from indices (bindings/node/src/fast.rs);
+  // parsePreviewHost builds its object in JavaScript from indices (bindings/node/src/fast_path.rs);
   // Portway's methods of the same names go through napi-rs and the core's owned Route. Both
   // must give the same answer for every input, including strings longer than the stack buffer
   // (256 bytes) with multi-byte characters across its end, uppercase hosts and non-ASCII.

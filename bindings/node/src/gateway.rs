@@ -1,6 +1,7 @@
 //! The gateway: its options, read from a JavaScript object through the core's table
 //! (limits in camelCase, durations in milliseconds), and the handle of a running one.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{Null, Object, PromiseRaw, Result, Unknown};
@@ -8,9 +9,9 @@ use napi::{Env, ValueType};
 use napi_derive::napi;
 use portway::options::{OptionKind, OptionValue, TimeUnit};
 use portway::{Error, GatewayConfig, GatewayOptions};
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::convert;
+use crate::keep_alive::KeepAlive;
 
 /// The gateway's options from a JavaScript object: each setting of the core's table
 /// ([`portway::GatewayConfig::fields`]) under its camelCase name, durations in milliseconds
@@ -120,33 +121,30 @@ pub fn gateway_option_fields(env: &Env) -> Result<Vec<Object<'_>>> {
 #[napi]
 pub struct GatewayHandle {
     inner: Arc<portway::GatewayHandle>,
-    /// While set, a pending napi future holds the event loop open; dropping it lets go.
-    keep_alive: Option<DropGuard>,
-    closed: bool,
+    keep_alive: KeepAlive,
 }
 
 impl GatewayHandle {
     pub(crate) fn new(env: &Env, inner: portway::GatewayHandle) -> Result<GatewayHandle> {
-        let mut handle = GatewayHandle {
+        let mut keep_alive = KeepAlive::default();
+        keep_alive.hold(env)?;
+        Ok(GatewayHandle {
             inner: Arc::new(inner),
-            keep_alive: None,
-            closed: false,
-        };
-        handle.hold(env)?;
-        Ok(handle)
+            keep_alive,
+        })
     }
 
-    fn hold(&mut self, env: &Env) -> Result<()> {
-        if self.keep_alive.is_none() && !self.closed {
-            let released = CancellationToken::new();
-            let wait = released.clone();
-            env.spawn_future(async move {
-                wait.cancelled().await;
-                Ok(())
-            })?;
-            self.keep_alive = Some(released.drop_guard());
-        }
-        Ok(())
+    /// Lets the event loop go for good and settles when `stopping` has finished.
+    fn stop<'env, F>(&mut self, env: &'env Env, stopping: F) -> Result<PromiseRaw<'env, ()>>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.keep_alive.finish();
+        let stopped = async move {
+            stopping.await;
+            Ok(())
+        };
+        crate::promise(env, stopped, |_, ()| Ok(()))
     }
 }
 
@@ -169,17 +167,8 @@ impl GatewayHandle {
     /// Calling it again is harmless.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'env>(&mut self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
-        self.keep_alive = None;
-        self.closed = true;
         let inner = self.inner.clone();
-        crate::promise(
-            env,
-            async move {
-                inner.close().await;
-                Ok(())
-            },
-            |_, ()| Ok(()),
-        )
+        self.stop(env, async move { inner.close().await })
     }
 
     /// `close()`, waiting at most `deadlineMs` for in-flight work before closing it.
@@ -196,17 +185,8 @@ impl GatewayHandle {
             Ok(d) => d,
             Err(e) => return crate::rejected(env, e),
         };
-        self.keep_alive = None;
-        self.closed = true;
         let inner = self.inner.clone();
-        crate::promise(
-            env,
-            async move {
-                inner.shutdown(deadline).await;
-                Ok(())
-            },
-            |_, ()| Ok(()),
-        )
+        self.stop(env, async move { inner.shutdown(deadline).await })
     }
 
     /// Every counter (requests by status, upstream latency, open connections, WebSocket
@@ -219,13 +199,13 @@ impl GatewayHandle {
     /// Lets the process exit while the gateway still listens (like `server.unref()`).
     #[napi]
     pub fn unref(&mut self) {
-        self.keep_alive = None;
+        self.keep_alive.release();
     }
 
     /// Keeps the process alive while the gateway listens again, after `unref()`.
     #[napi(js_name = "ref")]
     pub fn hold_process(&mut self, env: Env) -> Result<()> {
-        self.hold(&env)
+        self.keep_alive.hold(&env)
     }
 
     /// `close()`, for `await using gateway = await portway.serve(...)`.

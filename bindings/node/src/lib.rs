@@ -1,5 +1,11 @@
 //! `portway` for Node.js: the napi-rs facade over the `portway` crate. One file per core
-//! concept, no logic of its own: conversions between JavaScript values and the core's types.
+//! concept (portway, sandbox, gateway, websocket, preview_url, records, errors) converting
+//! between JavaScript values and the core's types; the defaults, checks and rules are the
+//! core's. What only Node needs has modules of its own:
+//!
+//! - `abort_signal.rs`: the `signal` option (an `AbortSignal` cancels the Rust future);
+//! - `keep_alive.rs`: a listening gateway holds the event loop open, as `http.Server` does;
+//! - `fast_path.rs`: the two pure per-request functions as plain Node-API callbacks.
 //!
 //! Every Promise runs its future on napi's multi-thread tokio runtime and settles on the
 //! JavaScript thread, where a core error becomes a `PortwayError` carrying its stable code
@@ -12,11 +18,12 @@
 // unused; the crate has no Rust tests (it is tested through node --test).
 #![cfg_attr(test, allow(dead_code))]
 
-mod abort;
+mod abort_signal;
 mod convert;
 mod errors;
-mod fast;
+mod fast_path;
 mod gateway;
+mod keep_alive;
 mod portway;
 mod preview_url;
 mod records;

@@ -8,7 +8,7 @@ use portway::Error;
 use crate::convert;
 use crate::errors::OrThrow;
 use crate::gateway::{GatewayHandle, gateway_options};
-use crate::records::{Resolution, Route, SandboxInfo};
+use crate::records::{self, Resolution, Route, SandboxInfo};
 use crate::sandbox::Sandbox;
 
 /// Options of `new Portway(...)`; every one has a default.
@@ -134,11 +134,7 @@ impl Portway {
     /// Every stored sandbox, sorted by id.
     #[napi]
     pub fn sandboxes(&self) -> Vec<SandboxInfo> {
-        self.inner
-            .sandboxes()
-            .into_iter()
-            .map(SandboxInfo::from)
-            .collect()
+        records::all(self.inner.sandboxes())
     }
 
     /// Checks a port with this Portway's reserved ports and returns it.

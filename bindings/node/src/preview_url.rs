@@ -13,7 +13,7 @@ use crate::errors::OrThrow;
 
 pub(crate) static DEFAULT_RULES: LazyLock<Rules> = LazyLock::new(Rules::default);
 
-// `buildPreviewUrl` and `parsePreviewHost` themselves are plain Node-API callbacks (fast.rs,
+// `buildPreviewUrl` and `parsePreviewHost` themselves are plain Node-API callbacks (fast_path.rs,
 // typed in dts-header.d.ts); `Portway`'s methods of the same names use `build_with`.
 
 /// `buildPreviewUrl` with a `Portway`'s rules.

@@ -10,9 +10,9 @@ use napi::{Env, JsValue, ValueType};
 use napi_derive::napi;
 use portway::{Error, WaitMode, WaitOptions};
 
-use crate::abort::abortable;
+use crate::abort_signal::abortable;
 use crate::convert;
-use crate::records::{ExposedPort, ExposedPortInfo, ExposedPorts};
+use crate::records::{self, ExposedPort, ExposedPorts};
 use crate::websocket::WebSocket;
 
 /// Options of `exposePort`.
@@ -178,7 +178,7 @@ impl Sandbox {
             async move { inner.get_exposed_ports(&hostname).await },
             |_, ports| {
                 Ok(ExposedPorts {
-                    ports: ports.into_iter().map(ExposedPortInfo::from).collect(),
+                    ports: records::all(ports),
                 })
             },
         )
@@ -242,23 +242,10 @@ impl Sandbox {
         options: Option<WaitForPortOptions<'_>>,
     ) -> Result<PromiseRaw<'env, ()>> {
         let port = try_or_reject!(env, self.port(&port));
-        let (opts, signal) = match options {
-            Some(o) => {
-                let signal = o.signal;
-                (try_or_reject!(env, wait_options(o)), signal)
-            }
-            None => (
-                try_or_reject!(env, portway::WaitSettings::default().resolve()),
-                None,
-            ),
-        };
+        let (opts, signal) = try_or_reject!(env, wait_options(options));
         let inner = self.inner.clone();
-        abortable(
-            env,
-            signal.as_ref(),
-            async move { inner.wait_for_port(port, opts).await },
-            |_, ()| Ok(()),
-        )
+        let wait = async move { inner.wait_for_port(port, opts).await };
+        abortable(env, signal.as_ref(), wait, |_, ()| Ok(()))
     }
 
     /// Opens a WebSocket to the service on `port` (no exposure needed), with
@@ -283,23 +270,12 @@ impl Sandbox {
         options: Option<WsConnectOptions<'_>>,
     ) -> Result<PromiseRaw<'env, WebSocket>> {
         let port = try_or_reject!(env, self.port(&port));
-        let (opts, signal) = match options {
-            Some(o) => {
-                let signal = o.signal;
-                (try_or_reject!(env, ws_options(o)), signal)
-            }
-            None => (
-                try_or_reject!(env, portway::WsConnectSettings::default().resolve()),
-                None,
-            ),
-        };
+        let (opts, signal) = try_or_reject!(env, ws_options(options));
         let inner = self.inner.clone();
-        abortable(
-            env,
-            signal.as_ref(),
-            async move { inner.ws_connect(port, opts).await },
-            |_, ws| Ok(WebSocket::from(ws)),
-        )
+        let connect = async move { inner.ws_connect(port, opts).await };
+        abortable(env, signal.as_ref(), connect, |_, ws| {
+            Ok(WebSocket::from(ws))
+        })
     }
 
     /// Marks the sandbox running: its URLs are served again, unchanged.
@@ -336,9 +312,13 @@ impl Sandbox {
     }
 }
 
-fn wait_options(o: WaitForPortOptions<'_>) -> portway::Result<WaitOptions> {
+/// The core's wait options (its defaults where `o` or a field is absent) and the signal.
+fn wait_options(o: Option<WaitForPortOptions<'_>>) -> portway::Result<(WaitOptions, Signal<'_>)> {
+    let Some(o) = o else {
+        return Ok((portway::WaitSettings::default().resolve()?, None));
+    };
     let status = o.status.as_ref().map(status_range).transpose()?;
-    portway::WaitSettings {
+    let settings = portway::WaitSettings {
         mode: o.mode.as_deref().map(WaitMode::named).transpose()?,
         path: o.path,
         status_min: status.map(|s| i64::from(s.0)),
@@ -351,8 +331,8 @@ fn wait_options(o: WaitForPortOptions<'_>) -> portway::Result<WaitOptions> {
             .interval_ms
             .map(|ms| convert::millis("intervalMs", ms))
             .transpose()?,
-    }
-    .resolve()
+    };
+    Ok((settings.resolve()?, o.signal))
 }
 
 /// `[min, max]` or `{ min, max }`; the core checks the range itself.
@@ -387,9 +367,15 @@ fn status_range(value: &Unknown<'_>) -> portway::Result<(u16, u16)> {
     Ok((status(min)?, status(max)?))
 }
 
-fn ws_options(o: WsConnectOptions<'_>) -> portway::Result<portway::WsConnectOptions> {
+/// The core's connect options (its defaults where `o` or a field is absent) and the signal.
+fn ws_options(
+    o: Option<WsConnectOptions<'_>>,
+) -> portway::Result<(portway::WsConnectOptions, Signal<'_>)> {
+    let Some(o) = o else {
+        return Ok((portway::WsConnectSettings::default().resolve()?, None));
+    };
     let bad = Error::InvalidArgument;
-    portway::WsConnectSettings {
+    let settings = portway::WsConnectSettings {
         path: o.path,
         headers: o.headers.map(|h| h.into_iter().collect()),
         subprotocols: o.subprotocols,
@@ -401,6 +387,9 @@ fn ws_options(o: WsConnectOptions<'_>) -> portway::Result<portway::WsConnectOpti
             .connect_timeout_ms
             .map(|ms| convert::millis("connectTimeoutMs", ms))
             .transpose()?,
-    }
-    .resolve()
+    };
+    Ok((settings.resolve()?, o.signal))
 }
+
+/// An optional `AbortSignal` from an options object.
+type Signal<'a> = Option<Object<'a>>;

@@ -3,49 +3,41 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use pyo3_async_runtimes::tokio::future_into_py;
 
+use crate::Awaitable;
 use crate::convert;
 use crate::errors::{IntoPyResult, Nothing};
 
-/// The Python side of one kind of gateway setting: what Python gives and gets back, and how
-/// it is shown. Durations are seconds (floats); counts are ints; the checks are the core's.
+/// The Python side of one kind of gateway setting: what Python gives and gets back.
+/// Durations are seconds (floats); counts are ints; the checks are the core's.
 trait PyOption: portway::options::ConfigValue {
     type Py;
-    type Out;
+    type Out: for<'py> IntoPyObject<'py>;
     fn input(name: &str, value: Self::Py) -> PyResult<Self::Input>;
     fn output(&self) -> Self::Out;
-    fn repr(&self) -> String;
 }
 
-impl PyOption for bool {
-    type Py = bool;
-    type Out = bool;
-    fn input(_: &str, value: bool) -> PyResult<bool> {
-        Ok(value)
-    }
-    fn output(&self) -> bool {
-        *self
-    }
-    fn repr(&self) -> String {
-        (if *self { "True" } else { "False" }).to_owned()
-    }
+/// Settings that Python gives as the core takes them.
+macro_rules! as_is_in_python {
+    ($($ty:ty => $py:ty),*) => {
+        $(impl PyOption for $ty {
+            type Py = $py;
+            type Out = $ty;
+            fn input(_: &str, value: $py) -> PyResult<$py> {
+                Ok(value)
+            }
+            fn output(&self) -> $ty {
+                self.clone()
+            }
+        })*
+    };
 }
 
-impl PyOption for usize {
-    type Py = u64;
-    type Out = usize;
-    fn input(_: &str, value: u64) -> PyResult<u64> {
-        Ok(value)
-    }
-    fn output(&self) -> usize {
-        *self
-    }
-    fn repr(&self) -> String {
-        self.to_string()
-    }
-}
+as_is_in_python!(bool => bool, usize => u64, Option<String> => String);
 
 impl PyOption for Duration {
     type Py = f64;
@@ -55,24 +47,6 @@ impl PyOption for Duration {
     }
     fn output(&self) -> f64 {
         self.as_secs_f64()
-    }
-    fn repr(&self) -> String {
-        format!("{:?}", self.as_secs_f64())
-    }
-}
-
-impl PyOption for Option<String> {
-    type Py = String;
-    type Out = Option<String>;
-    fn input(_: &str, value: String) -> PyResult<String> {
-        Ok(value)
-    }
-    fn output(&self) -> Option<String> {
-        self.clone()
-    }
-    fn repr(&self) -> String {
-        self.as_deref()
-            .map_or_else(|| "None".to_owned(), |p| format!("'{p}'"))
     }
 }
 
@@ -111,9 +85,13 @@ macro_rules! python_gateway_config {
                 }
             )*
 
-            fn __repr__(&self) -> String {
-                let fields = [$(format!("{}={}", stringify!($name), self.inner.$name.repr())),*];
-                format!("GatewayConfig({})", fields.join(", "))
+            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                let fields = [$(format!(
+                    "{}={}",
+                    stringify!($name),
+                    self.inner.$name.output().into_bound_py_any(py)?.repr()?
+                )),*];
+                Ok(format!("GatewayConfig({})", fields.join(", ")))
             }
         }
     };
@@ -158,7 +136,7 @@ impl GatewayHandle {
     /// Shuts down gracefully: stops accepting, lets in-flight requests finish and asks
     /// WebSocket sessions to close (1001), up to the configured `shutdown_timeout`, then
     /// closes the rest. Closing again is harmless. Awaitable.
-    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn close<'py>(&self, py: Python<'py>) -> Awaitable<'py> {
         let handle = self.inner.clone();
         future_into_py(py, async move {
             handle.close().await;
@@ -167,7 +145,7 @@ impl GatewayHandle {
     }
 
     /// Like `close()`, waiting at most `deadline` seconds for in-flight work. Awaitable.
-    fn shutdown<'py>(&self, py: Python<'py>, deadline: f64) -> PyResult<Bound<'py, PyAny>> {
+    fn shutdown<'py>(&self, py: Python<'py>, deadline: f64) -> Awaitable<'py> {
         let handle = self.inner.clone();
         let prepared = convert::seconds("deadline", deadline).map(|deadline| async move {
             handle.shutdown(deadline).await;
@@ -182,18 +160,13 @@ impl GatewayHandle {
         self.inner.gateway().metrics().render()
     }
 
-    fn __aenter__<'py>(slf: Py<Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        future_into_py(py, async move { Ok(slf) })
+    fn __aenter__<'py>(slf: Py<Self>, py: Python<'py>) -> Awaitable<'py> {
+        crate::awaitable(py, Ok(async move { Ok(slf) }))
     }
 
-    fn __aexit__<'py>(
-        &self,
-        py: Python<'py>,
-        exc_type: &Bound<'py, PyAny>,
-        exc_value: &Bound<'py, PyAny>,
-        traceback: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = (exc_type, exc_value, traceback);
+    /// Closes, whatever ended the `async with` block.
+    #[pyo3(signature = (*_exc_info))]
+    fn __aexit__<'py>(&self, py: Python<'py>, _exc_info: &Bound<'py, PyTuple>) -> Awaitable<'py> {
         self.close(py)
     }
 

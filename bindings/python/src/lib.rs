@@ -1,7 +1,7 @@
 //! `portway._native`: the PyO3 facade over the `portway` crate. One file per core concept,
 //! no logic of its own: conversions between Python values and the core's types.
 //!
-//! Everything that does I/O runs on one multi-thread tokio runtime that this module owns,
+//! Everything that does I/O runs on the core's shared multi-thread tokio runtime,
 //! and reaches Python as an asyncio awaitable (cancelling it drops the Rust future).
 
 mod convert;
@@ -14,34 +14,17 @@ mod sandbox;
 mod websocket;
 
 use std::future::Future;
-use std::sync::OnceLock;
 
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use tokio::runtime::Runtime;
 
-/// The runtime every awaitable of this module runs on: the gateway, the WebSockets, the
-/// store writes. Built on first import and kept for the life of the process.
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+use crate::errors::IntoPyResult;
 
-fn runtime() -> PyResult<&'static Runtime> {
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("portway")
-        .build()
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;
-    Ok(RUNTIME.get_or_init(|| rt))
-}
+/// What an async method returns: an asyncio awaitable.
+pub(crate) type Awaitable<'py> = PyResult<Bound<'py, PyAny>>;
 
 /// Runs a prepared future on the runtime as an asyncio awaitable. An argument found invalid
 /// while preparing is raised by the awaitable too, as a coroutine would raise it.
-pub(crate) fn awaitable<'py, F, T>(
-    py: Python<'py>,
-    prepared: PyResult<F>,
-) -> PyResult<Bound<'py, PyAny>>
+pub(crate) fn awaitable<'py, F, T>(py: Python<'py>, prepared: PyResult<F>) -> Awaitable<'py>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
@@ -57,7 +40,7 @@ where
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Already set only if the module is initialised twice in one process; the runtime is the
     // same one either way.
-    let _ = pyo3_async_runtimes::tokio::init_with_runtime(runtime()?);
+    let _ = pyo3_async_runtimes::tokio::init_with_runtime(::portway::shared_runtime().py_err()?);
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(preview_url::build_preview_url, m)?)?;

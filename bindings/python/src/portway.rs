@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use portway::Error;
 use pyo3::prelude::*;
 
+use crate::Awaitable;
 use crate::convert;
 use crate::errors::{IntoPyResult, to_py};
 use crate::gateway::{GatewayConfig, GatewayHandle};
-use crate::records::{Resolution, Route, SandboxInfo};
+use crate::records::{self, Resolution, Route, SandboxInfo};
 use crate::sandbox::Sandbox;
 
 /// One Portway: its rules, its store of exposed ports, and the gateway that serves them.
@@ -98,7 +99,7 @@ impl Portway {
     /// Starts the gateway on `addr` (default `"127.0.0.1:8080"`; port 0 for any free port).
     /// Awaitable: gives a `GatewayHandle`. Raises `GatewayError` when it cannot listen.
     #[pyo3(signature = (addr=None))]
-    fn serve<'py>(&self, py: Python<'py>, addr: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+    fn serve<'py>(&self, py: Python<'py>, addr: Option<String>) -> Awaitable<'py> {
         let addr = addr.unwrap_or_else(|| portway::DEFAULT_LISTEN.to_owned());
         let portway = self.inner.clone();
         crate::awaitable(
@@ -119,11 +120,7 @@ impl Portway {
 
     /// Every stored sandbox, sorted by id.
     fn sandboxes(&self) -> Vec<SandboxInfo> {
-        self.inner
-            .sandboxes()
-            .into_iter()
-            .map(SandboxInfo::from)
-            .collect()
+        records::all(self.inner.sandboxes())
     }
 
     /// Checks a port with this Portway's rules and returns it; raises `InvalidPortError`.

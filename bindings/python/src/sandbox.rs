@@ -5,9 +5,10 @@ use portway::ExposeOptions;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
+use crate::Awaitable;
 use crate::convert;
 use crate::errors::{IntoPyNone, IntoPyResult};
-use crate::records::{ExposedPort, ExposedPortInfo};
+use crate::records::{self, ExposedPort, ExposedPortInfo};
 use crate::websocket::WebSocket;
 
 /// A handle on one sandbox, from `portway.sandbox(id, upstream_host=...)`.
@@ -60,7 +61,7 @@ impl Sandbox {
         hostname: String,
         name: Option<String>,
         token: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> Awaitable<'py> {
         let sb = self.inner.clone();
         let prepared = self.port(port).map(|port| async move {
             let opts = ExposeOptions {
@@ -77,11 +78,7 @@ impl Sandbox {
     }
 
     /// Unexposes `port`: its URL gives 404. Unexposing a port that is not exposed succeeds.
-    fn unexpose_port<'py>(
-        &self,
-        py: Python<'py>,
-        port: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn unexpose_port<'py>(&self, py: Python<'py>, port: &Bound<'py, PyAny>) -> Awaitable<'py> {
         let sb = self.inner.clone();
         let prepared = self
             .port(port)
@@ -91,30 +88,19 @@ impl Sandbox {
 
     /// The exposed ports, sorted by port, with URLs under `hostname`: a list of
     /// `ExposedPortInfo`.
-    fn get_exposed_ports<'py>(
-        &self,
-        py: Python<'py>,
-        hostname: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn get_exposed_ports<'py>(&self, py: Python<'py>, hostname: String) -> Awaitable<'py> {
         let sb = self.inner.clone();
         crate::awaitable(
             py,
             Ok(async move {
                 let ports = sb.get_exposed_ports(&hostname).await.py_err()?;
-                Ok(ports
-                    .into_iter()
-                    .map(ExposedPortInfo::from)
-                    .collect::<Vec<_>>())
+                Ok(records::all::<_, ExposedPortInfo>(ports))
             }),
         )
     }
 
     /// Whether `port` is exposed; False for an invalid port (never an error).
-    fn is_port_exposed<'py>(
-        &self,
-        py: Python<'py>,
-        port: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn is_port_exposed<'py>(&self, py: Python<'py>, port: &Bound<'py, PyAny>) -> Awaitable<'py> {
         let sb = self.inner.clone();
         let port = self.port(port).ok();
         crate::awaitable(py, Ok(async move { Ok(sb.is_port_exposed(port).await) }))
@@ -127,7 +113,7 @@ impl Sandbox {
         py: Python<'py>,
         port: &Bound<'py, PyAny>,
         token: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> Awaitable<'py> {
         let sb = self.inner.clone();
         let port = self.port(port).ok();
         crate::awaitable(
@@ -154,7 +140,7 @@ impl Sandbox {
         status: Option<(i64, i64)>,
         timeout: Option<f64>,
         interval: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> Awaitable<'py> {
         let sb = self.inner.clone();
         let prepared = (|| {
             let port = self.port(port)?;
@@ -209,7 +195,7 @@ impl Sandbox {
         subprotocols: Option<Vec<String>>,
         max_message_size: Option<u64>,
         connect_timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> Awaitable<'py> {
         let headers = headers.map(header_pairs).transpose()?;
         let sb = self.inner.clone();
         let prepared = (|| {
@@ -231,20 +217,20 @@ impl Sandbox {
     }
 
     /// Marks the sandbox running: its URLs are served again, unchanged.
-    fn mark_running<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn mark_running<'py>(&self, py: Python<'py>) -> Awaitable<'py> {
         let sb = self.inner.clone();
         crate::awaitable(py, Ok(async move { sb.mark_running().await.py_none() }))
     }
 
     /// Marks the sandbox stopped: its URLs give 410 `STALE_PREVIEW_URL` until it runs
     /// again (tokens are kept).
-    fn mark_stopped<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn mark_stopped<'py>(&self, py: Python<'py>) -> Awaitable<'py> {
         let sb = self.inner.clone();
         crate::awaitable(py, Ok(async move { sb.mark_stopped().await.py_none() }))
     }
 
     /// Forgets the sandbox and its tokens: its URLs give 404. Destroying twice succeeds.
-    fn destroy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn destroy<'py>(&self, py: Python<'py>) -> Awaitable<'py> {
         let sb = self.inner.clone();
         crate::awaitable(py, Ok(async move { sb.destroy().await.py_none() }))
     }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use portway::WsMessage;
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString, PyTuple};
 
+use crate::Awaitable;
 use crate::errors::{IntoPyNone, IntoPyResult};
 
 /// An open WebSocket to a sandbox service, from `await sandbox.ws_connect(port)`.
@@ -38,7 +39,7 @@ impl<'py> IntoPyObject<'py> for Message {
     type Output = Bound<'py, PyAny>;
     type Error = PyErr;
 
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn into_pyobject(self, py: Python<'py>) -> Awaitable<'py> {
         Ok(match self.0 {
             WsMessage::Text(t) => PyString::new(py, &t).into_any(),
             WsMessage::Binary(b) => PyBytes::new(py, &b).into_any(),
@@ -50,7 +51,7 @@ impl<'py> IntoPyObject<'py> for Message {
 impl WebSocket {
     /// Sends a message: a `str` as text, `bytes`, `bytearray` or `memoryview` as binary.
     /// Raises `WsClosedError` once the connection is closing or closed. Awaitable.
-    fn send<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn send<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> Awaitable<'py> {
         let msg = if let Ok(s) = data.cast::<PyString>() {
             WsMessage::Text(s.to_str()?.to_owned())
         } else if let Ok(b) = data.cast::<PyBytes>() {
@@ -72,7 +73,7 @@ impl WebSocket {
 
     /// The next message (`str` or `bytes`), or None once the connection is closed (then
     /// `close_code` tells how). Awaitable.
-    fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn recv<'py>(&self, py: Python<'py>) -> Awaitable<'py> {
         let ws = self.inner.clone();
         crate::awaitable(
             py,
@@ -84,7 +85,7 @@ impl WebSocket {
     /// most 123 bytes, and waits (up to 5 s) for the service to answer. Closing twice is
     /// harmless. Awaitable.
     #[pyo3(signature = (code=1000, reason=""))]
-    fn close<'py>(&self, py: Python<'py>, code: i64, reason: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn close<'py>(&self, py: Python<'py>, code: i64, reason: &str) -> Awaitable<'py> {
         let ws = self.inner.clone();
         let reason = reason.to_owned();
         let code = portway::validate_close_code(code);
@@ -128,7 +129,7 @@ impl WebSocket {
         slf
     }
 
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn __anext__<'py>(&self, py: Python<'py>) -> Awaitable<'py> {
         let ws = self.inner.clone();
         crate::awaitable(
             py,
@@ -141,18 +142,13 @@ impl WebSocket {
         )
     }
 
-    fn __aenter__<'py>(slf: Py<Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn __aenter__<'py>(slf: Py<Self>, py: Python<'py>) -> Awaitable<'py> {
         crate::awaitable(py, Ok(async move { Ok(slf) }))
     }
 
-    fn __aexit__<'py>(
-        &self,
-        py: Python<'py>,
-        exc_type: &Bound<'py, PyAny>,
-        exc_value: &Bound<'py, PyAny>,
-        traceback: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = (exc_type, exc_value, traceback);
+    /// Closes, whatever ended the `async with` block.
+    #[pyo3(signature = (*_exc_info))]
+    fn __aexit__<'py>(&self, py: Python<'py>, _exc_info: &Bound<'py, PyTuple>) -> Awaitable<'py> {
         self.close(py, 1000, "")
     }
 

@@ -7,56 +7,39 @@ use std::fmt;
 
 use portway::ErrorCode;
 
-/// An error of Portway, one case per stable code.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Error)]
-#[uniffi::export(Display)]
-pub enum PortwayError {
-    /// `INVALID_PORT`
-    InvalidPort { message: String },
-    /// `INVALID_SANDBOX_ID`
-    InvalidSandboxId { message: String },
-    /// `INVALID_HOSTNAME`
-    InvalidHostname { message: String },
-    /// `CUSTOM_DOMAIN_REQUIRED`
-    CustomDomainRequired { message: String },
-    /// `PREVIEW_LABEL_TOO_LONG`
-    PreviewLabelTooLong { message: String },
-    /// `INVALID_TOKEN_FORMAT`
-    InvalidTokenFormat { message: String },
-    /// `TOKEN_IN_USE`
-    TokenInUse { message: String },
-    /// `SANDBOX_NOT_FOUND`
-    SandboxNotFound { message: String },
-    /// `PORT_WAIT_TIMEOUT`
-    PortWaitTimeout { message: String },
-    /// `WS_CONNECT_FAILED`; `status` is the HTTP status of a refused handshake.
-    WsConnectFailed {
-        message: String,
-        status: Option<u16>,
-    },
-    /// `STORE_ERROR`
-    StoreError { message: String },
-    /// `GATEWAY_ERROR`
-    GatewayError { message: String },
-    /// `DOMAIN_NOT_CONFIGURED`
-    DomainNotConfigured { message: String },
-    /// `INVALID_PORT_NAME`
-    InvalidPortName { message: String },
-    /// `INVALID_UPSTREAM_HOST`
-    InvalidUpstreamHost { message: String },
-    /// `INVALID_CONFIG`
-    InvalidConfig { message: String },
-    /// `INVALID_ARGUMENT`
-    InvalidArgument { message: String },
-    /// `WS_CLOSED`
-    WsClosed { message: String },
-    /// `WS_ERROR`
-    WsError { message: String },
-}
-
-/// `PortwayErrorCode` from the core's table ([`portway::error_codes!`]): a case per code.
+/// `PortwayError` and `PortwayErrorCode` from the core's table ([`portway::error_codes!`]): a
+/// case per code, each with its message; `WsConnectFailed` also carries the HTTP status. The
+/// table is walked once, collecting each code's case (`@case`); the last rule writes them out.
 macro_rules! swift_error_codes {
     ($($variant:ident $class:ident $code:literal $when:literal;)*) => {
+        swift_error_codes!(@case [] [] $($variant $when;)*);
+    };
+    (@new $variant:ident plain $message:ident $status:ident) => {
+        PortwayError::$variant { message: $message }
+    };
+    (@new $variant:ident with_status $message:ident $status:ident) => {
+        PortwayError::$variant { message: $message, status: $status }
+    };
+    (@case [$($cases:tt)*] [$($from:tt)*] WsConnectFailed $when:literal; $($rest:tt)*) => {
+        swift_error_codes!(@case
+            [$($cases)* #[doc = $when] WsConnectFailed { message: String, status: Option<u16> },]
+            [$($from)* WsConnectFailed $when with_status,]
+            $($rest)*);
+    };
+    (@case [$($cases:tt)*] [$($from:tt)*] $variant:ident $when:literal; $($rest:tt)*) => {
+        swift_error_codes!(@case
+            [$($cases)* #[doc = $when] $variant { message: String },]
+            [$($from)* $variant $when plain,]
+            $($rest)*);
+    };
+    (@case [$($cases:tt)*] [$($variant:ident $when:literal $shape:ident,)*]) => {
+        /// An error of Portway, one case per stable code.
+        #[derive(Debug, Clone, PartialEq, Eq, uniffi::Error)]
+        #[uniffi::export(Display)]
+        pub enum PortwayError {
+            $($cases)*
+        }
+
         /// The stable code of a [`PortwayError`]; its `description` is the code's string.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
         #[uniffi::export(Display)]
@@ -71,6 +54,37 @@ macro_rules! swift_error_codes {
                 }
             }
         }
+
+        impl PortwayError {
+            /// The stable code.
+            pub fn code(&self) -> PortwayErrorCode {
+                match self {
+                    $(PortwayError::$variant { .. } => PortwayErrorCode::$variant,)*
+                }
+            }
+
+            /// The message, naming the rule that was broken.
+            pub fn message(&self) -> &str {
+                match self {
+                    $(PortwayError::$variant { message, .. })|* => message,
+                }
+            }
+        }
+
+        impl From<portway::Error> for PortwayError {
+            fn from(e: portway::Error) -> PortwayError {
+                let status = e.http_status();
+                let message = e.to_string();
+                match e.code() {
+                    $(ErrorCode::$variant => swift_error_codes!(@new $variant $shape message status),)*
+                    // A code newer than this facade cannot happen: the cases come from the
+                    // same table. Keep the code's string rather than lose the error.
+                    other => PortwayError::GatewayError {
+                        message: format!("{other}: {message}"),
+                    },
+                }
+            }
+        }
     };
 }
 
@@ -82,58 +96,6 @@ impl fmt::Display for PortwayErrorCode {
     }
 }
 
-impl PortwayError {
-    /// The stable code.
-    pub fn code(&self) -> PortwayErrorCode {
-        match self {
-            PortwayError::InvalidPort { .. } => PortwayErrorCode::InvalidPort,
-            PortwayError::InvalidSandboxId { .. } => PortwayErrorCode::InvalidSandboxId,
-            PortwayError::InvalidHostname { .. } => PortwayErrorCode::InvalidHostname,
-            PortwayError::CustomDomainRequired { .. } => PortwayErrorCode::CustomDomainRequired,
-            PortwayError::PreviewLabelTooLong { .. } => PortwayErrorCode::PreviewLabelTooLong,
-            PortwayError::InvalidTokenFormat { .. } => PortwayErrorCode::InvalidTokenFormat,
-            PortwayError::TokenInUse { .. } => PortwayErrorCode::TokenInUse,
-            PortwayError::SandboxNotFound { .. } => PortwayErrorCode::SandboxNotFound,
-            PortwayError::PortWaitTimeout { .. } => PortwayErrorCode::PortWaitTimeout,
-            PortwayError::WsConnectFailed { .. } => PortwayErrorCode::WsConnectFailed,
-            PortwayError::StoreError { .. } => PortwayErrorCode::StoreError,
-            PortwayError::GatewayError { .. } => PortwayErrorCode::GatewayError,
-            PortwayError::DomainNotConfigured { .. } => PortwayErrorCode::DomainNotConfigured,
-            PortwayError::InvalidPortName { .. } => PortwayErrorCode::InvalidPortName,
-            PortwayError::InvalidUpstreamHost { .. } => PortwayErrorCode::InvalidUpstreamHost,
-            PortwayError::InvalidConfig { .. } => PortwayErrorCode::InvalidConfig,
-            PortwayError::InvalidArgument { .. } => PortwayErrorCode::InvalidArgument,
-            PortwayError::WsClosed { .. } => PortwayErrorCode::WsClosed,
-            PortwayError::WsError { .. } => PortwayErrorCode::WsError,
-        }
-    }
-
-    /// The message, naming the rule that was broken.
-    pub fn message(&self) -> &str {
-        match self {
-            PortwayError::InvalidPort { message }
-            | PortwayError::InvalidSandboxId { message }
-            | PortwayError::InvalidHostname { message }
-            | PortwayError::CustomDomainRequired { message }
-            | PortwayError::PreviewLabelTooLong { message }
-            | PortwayError::InvalidTokenFormat { message }
-            | PortwayError::TokenInUse { message }
-            | PortwayError::SandboxNotFound { message }
-            | PortwayError::PortWaitTimeout { message }
-            | PortwayError::WsConnectFailed { message, .. }
-            | PortwayError::StoreError { message }
-            | PortwayError::GatewayError { message }
-            | PortwayError::DomainNotConfigured { message }
-            | PortwayError::InvalidPortName { message }
-            | PortwayError::InvalidUpstreamHost { message }
-            | PortwayError::InvalidConfig { message }
-            | PortwayError::InvalidArgument { message }
-            | PortwayError::WsClosed { message }
-            | PortwayError::WsError { message } => message,
-        }
-    }
-}
-
 impl fmt::Display for PortwayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.message())
@@ -141,39 +103,6 @@ impl fmt::Display for PortwayError {
 }
 
 impl std::error::Error for PortwayError {}
-
-impl From<portway::Error> for PortwayError {
-    fn from(e: portway::Error) -> PortwayError {
-        let status = e.http_status();
-        let message = e.to_string();
-        match e.code() {
-            ErrorCode::InvalidPort => PortwayError::InvalidPort { message },
-            ErrorCode::InvalidSandboxId => PortwayError::InvalidSandboxId { message },
-            ErrorCode::InvalidHostname => PortwayError::InvalidHostname { message },
-            ErrorCode::CustomDomainRequired => PortwayError::CustomDomainRequired { message },
-            ErrorCode::PreviewLabelTooLong => PortwayError::PreviewLabelTooLong { message },
-            ErrorCode::InvalidTokenFormat => PortwayError::InvalidTokenFormat { message },
-            ErrorCode::TokenInUse => PortwayError::TokenInUse { message },
-            ErrorCode::SandboxNotFound => PortwayError::SandboxNotFound { message },
-            ErrorCode::PortWaitTimeout => PortwayError::PortWaitTimeout { message },
-            ErrorCode::WsConnectFailed => PortwayError::WsConnectFailed { message, status },
-            ErrorCode::StoreError => PortwayError::StoreError { message },
-            ErrorCode::GatewayError => PortwayError::GatewayError { message },
-            ErrorCode::DomainNotConfigured => PortwayError::DomainNotConfigured { message },
-            ErrorCode::InvalidPortName => PortwayError::InvalidPortName { message },
-            ErrorCode::InvalidUpstreamHost => PortwayError::InvalidUpstreamHost { message },
-            ErrorCode::InvalidConfig => PortwayError::InvalidConfig { message },
-            ErrorCode::InvalidArgument => PortwayError::InvalidArgument { message },
-            ErrorCode::WsClosed => PortwayError::WsClosed { message },
-            ErrorCode::WsError => PortwayError::WsError { message },
-            // A code newer than this facade (the unit test below catches it in this
-            // workspace): keep the code's string in the message rather than lose the error.
-            other => PortwayError::GatewayError {
-                message: format!("{other}: {message}"),
-            },
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 //! `Portway`, see `Package.swift` and `swift/`). One file per core concept, no logic of its
 //! own: conversions between UniFFI's types and the core's.
 //!
-//! Everything that does I/O runs on one multi-thread tokio runtime that this library owns: an
+//! Everything that does I/O runs on the core's shared multi-thread tokio runtime: an
 //! exported `async fn` spawns its work there and awaits the task, so the gateway, WebSockets
 //! and store writes never run on the thread that polls the foreign future.
 
@@ -16,34 +16,13 @@ mod websocket;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
-use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 pub use crate::errors::{PortwayError, PortwayErrorCode};
 
 uniffi::setup_scaffolding!("portway");
-
-/// The runtime every async call of this library runs on, built on first use and kept for the
-/// life of the process.
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-
-fn runtime() -> Result<&'static Runtime, PortwayError> {
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("portway")
-        .build()
-        .map_err(|e| PortwayError::GatewayError {
-            message: format!("cannot start the Portway runtime: {e}"),
-        })?;
-    // Another thread may have won the race: its runtime is kept, this one is dropped.
-    Ok(RUNTIME.get_or_init(|| rt))
-}
 
 /// Runs `fut` on the library's runtime and waits for it. Dropping the returned future (a
 /// cancelled foreign task) aborts the work.
@@ -52,7 +31,7 @@ where
     F: Future<Output = Result<T, PortwayError>> + Send + 'static,
     T: Send + 'static,
 {
-    let task = AbortOnDrop(runtime()?.spawn(fut));
+    let task = AbortOnDrop(::portway::shared_runtime()?.spawn(fut));
     task.await.map_err(|e| PortwayError::GatewayError {
         message: format!("a Portway task failed: {e}"),
     })?

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::errors::PortwayError;
 use crate::gateway::GatewayHandle;
-use crate::records::{GatewayConfig, Resolution, Route, SandboxInfo};
+use crate::records::{self, GatewayConfig, Resolution, Route, SandboxInfo};
 use crate::sandbox::Sandbox;
 
 /// One Portway: its rules, its store of exposures, and the gateway that routes preview hosts.
@@ -99,11 +99,7 @@ impl Portway {
 
     /// Every sandbox, sorted by id.
     pub fn sandboxes(&self) -> Vec<SandboxInfo> {
-        self.inner
-            .sandboxes()
-            .into_iter()
-            .map(SandboxInfo::from)
-            .collect()
+        records::all(self.inner.sandboxes())
     }
 
     /// Checks a port with this Portway's reserved ports and returns it.

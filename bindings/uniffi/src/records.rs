@@ -1,50 +1,23 @@
 //! The values that cross the boundary: Swift structs and enums, all `Sendable`, `Equatable`
 //! and `Hashable`.
 
-/// A preview host parsed back into its parts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
-pub struct Route {
-    /// The sandbox port.
-    pub port: u16,
-    /// The sandbox id.
-    pub sandbox_id: String,
-    /// The token.
-    pub token: String,
-}
+use portway::{HostField, PortStatus, SandboxStatus};
 
-impl From<portway::Route> for Route {
-    fn from(r: portway::Route) -> Route {
-        Route {
-            port: r.port,
-            sandbox_id: r.sandbox_id,
-            token: r.token,
-        }
-    }
-}
+/// The marker of Swift's side of [`portway::HostField`]: counts are `UInt64`, statuses the
+/// core's enums.
+pub struct InSwift;
 
-/// What `exposePort` returns.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
-pub struct ExposedPort {
-    /// The port.
-    pub port: u16,
-    /// The preview URL, with its trailing slash.
-    pub url: String,
-    /// The name given (or kept from an earlier exposure), if any.
-    pub name: Option<String>,
-}
+portway::host_field_as_is!(InSwift: u16, String, Option<String>, PortStatus, SandboxStatus);
 
-impl From<portway::ExposedPort> for ExposedPort {
-    fn from(e: portway::ExposedPort) -> ExposedPort {
-        ExposedPort {
-            port: e.port,
-            url: e.url,
-            name: e.name,
-        }
+impl HostField<InSwift> for usize {
+    type Value = u64;
+    fn into_host(self) -> u64 {
+        self as u64
     }
 }
 
 /// Whether an exposed port is served now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum PortStatus {
     /// The sandbox runs: the URL is served.
     Active,
@@ -52,35 +25,8 @@ pub enum PortStatus {
     Inactive,
 }
 
-/// One entry of `getExposedPorts`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
-pub struct ExposedPortInfo {
-    /// The port.
-    pub port: u16,
-    /// The preview URL for the host name asked for.
-    pub url: String,
-    /// The port's name, if any.
-    pub name: Option<String>,
-    /// `active` while the sandbox runs, `inactive` while it is stopped.
-    pub status: PortStatus,
-}
-
-impl From<portway::ExposedPortInfo> for ExposedPortInfo {
-    fn from(e: portway::ExposedPortInfo) -> ExposedPortInfo {
-        ExposedPortInfo {
-            port: e.port,
-            url: e.url,
-            name: e.name,
-            status: match e.status {
-                portway::PortStatus::Active => PortStatus::Active,
-                portway::PortStatus::Inactive => PortStatus::Inactive,
-            },
-        }
-    }
-}
-
 /// Whether a sandbox runs (its URLs are served) or is stopped (its URLs give 410).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum SandboxStatus {
     /// URLs are served.
     Running,
@@ -88,31 +34,37 @@ pub enum SandboxStatus {
     Stopped,
 }
 
-/// A sandbox as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
-pub struct SandboxInfo {
-    /// The sandbox id.
-    pub id: String,
-    /// Where its services listen.
-    pub upstream_host: String,
-    /// Running or stopped.
-    pub status: SandboxStatus,
-    /// How many ports are exposed.
-    pub exposed_ports: u64,
+/// Swift structs from the core's record table ([`portway::records!`]), each `Sendable`,
+/// `Equatable` and `Hashable`. `Resolution` is left out: Swift has it as an enum, below.
+macro_rules! swift_records {
+    () => {};
+    ($(#[doc = $doc:literal])* Resolution($value:ident: $core:ty) { $($fields:tt)* } $($rest:tt)*) => {
+        swift_records!($($rest)*);
+    };
+    ($(#[doc = $doc:literal])* $record:ident($value:ident: $core:ty) {
+        $($(#[doc = $fdoc:literal])* $field:ident: $ty:ty $(= $none:ident)? => $read:expr,)*
+    } $($rest:tt)*) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+        pub struct $record {
+            $($(#[doc = $fdoc])* pub $field: <$ty as HostField<InSwift>>::Value,)*
+        }
+
+        impl From<$core> for $record {
+            fn from($value: $core) -> $record {
+                $record { $($field: <$ty as HostField<InSwift>>::into_host($read)),* }
+            }
+        }
+
+        swift_records!($($rest)*);
+    };
 }
 
-impl From<portway::SandboxInfo> for SandboxInfo {
-    fn from(s: portway::SandboxInfo) -> SandboxInfo {
-        SandboxInfo {
-            id: s.id,
-            upstream_host: s.upstream_host,
-            status: match s.status {
-                portway::SandboxStatus::Running => SandboxStatus::Running,
-                portway::SandboxStatus::Stopped => SandboxStatus::Stopped,
-            },
-            exposed_ports: s.exposed_ports as u64,
-        }
-    }
+portway::records!(swift_records);
+
+/// Every core record of `items` as its Swift value.
+pub(crate) fn all<T, U: From<T>>(items: Vec<T>) -> Vec<U> {
+    items.into_iter().map(U::from).collect()
 }
 
 /// What the gateway does with a request for a host.

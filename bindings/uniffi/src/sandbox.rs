@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::errors::PortwayError;
-use crate::records::{ExposedPort, ExposedPortInfo, WaitMode};
+use crate::records::{self, ExposedPort, ExposedPortInfo, WaitMode};
 use crate::websocket::WebSocket;
 
 /// A handle on one sandbox.
@@ -75,7 +75,7 @@ impl Sandbox {
         let sb = self.inner.clone();
         crate::run(async move {
             let ports = sb.get_exposed_ports(&hostname).await?;
-            Ok(ports.into_iter().map(ExposedPortInfo::from).collect())
+            Ok(records::all(ports))
         })
         .await
     }

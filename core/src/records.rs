@@ -1,0 +1,113 @@
+//! The records the API returns, as one table that every binding builds its own record types
+//! from: each record's fields, their types as the core has them, their docs, and how each is
+//! read from the core's value. A binding supplies the callback macro that turns the table into
+//! host types (a Python class, a JavaScript object, a Swift struct) and their `From`
+//! conversions, so a field added here reaches every language, or fails to build there.
+
+/// Calls `$callback!` with the table of returned records.
+///
+/// Each entry is `Record(value: CoreType) { field: Type [= None] => expression, ... }`: the
+/// expression reads the field from `value`; `= None` marks a field a host constructor may
+/// leave out. `Resolution` is the flat view of [`crate::Resolution`] (its `kind` is
+/// [`crate::Resolution::kind`]), for hosts without sum types.
+///
+/// ```
+/// macro_rules! names {
+///     ($($(#[doc = $d:literal])* $record:ident($v:ident: $core:ty) {
+///         $($(#[doc = $fd:literal])* $field:ident: $ty:ty $(= $none:ident)? => $read:expr,)*
+///     })*) => {
+///         &[$(stringify!($record)),*]
+///     };
+/// }
+/// let records: &[&str] = portway::records!(names);
+/// assert_eq!(records, ["Route", "ExposedPort", "ExposedPortInfo", "SandboxInfo", "Resolution"]);
+/// ```
+#[macro_export]
+macro_rules! records {
+    ($callback:ident) => {
+        $callback! {
+            /// Where a preview host points: a port of a sandbox and the token that guards it.
+            Route(r: $crate::Route) {
+                /// The exposed port.
+                port: u16 => r.port,
+                /// The sandbox id.
+                sandbox_id: String => r.sandbox_id,
+                /// The token of the exposed port.
+                token: String => r.token,
+            }
+            /// What exposing a port gives: the port, its preview URL and its name.
+            ExposedPort(e: $crate::ExposedPort) {
+                /// The port.
+                port: u16 => e.port,
+                /// Its preview URL, such as `https://8080-my-box-k3j5h2m9x7q1w4e8.example.com/`.
+                url: String => e.url,
+                /// Its name, if it has one.
+                name: Option<String> = None => e.name,
+            }
+            /// One entry of the exposed ports: port, URL, name, and whether it is served now.
+            ExposedPortInfo(e: $crate::ExposedPortInfo) {
+                /// The port.
+                port: u16 => e.port,
+                /// Its preview URL.
+                url: String => e.url,
+                /// Its name, if it has one.
+                name: Option<String> => e.name,
+                /// `active` while the sandbox runs, `inactive` while it is stopped (its URL
+                /// then answers 410).
+                status: PortStatus => e.status,
+            }
+            /// A sandbox as the registry knows it.
+            SandboxInfo(s: $crate::SandboxInfo) {
+                /// The sandbox id.
+                id: String => s.id,
+                /// The host its services listen on.
+                upstream_host: String => s.upstream_host,
+                /// `running` (its URLs are served) or `stopped` (they answer 410).
+                status: SandboxStatus => s.status,
+                /// How many ports it has exposed.
+                exposed_ports: usize => s.exposed_ports,
+            }
+            /// What the gateway does with a request for a host: `not_preview` (not a preview
+            /// host: 404 `NOT_FOUND`), `denied` (unknown sandbox, port or token: 404
+            /// `INVALID_TOKEN`), `stale` (the right token of a stopped sandbox: 410) or
+            /// `upstream` (forwarded to `upstream_host:port`).
+            Resolution(r: $crate::Resolution) {
+                /// `not_preview`, `denied`, `stale` or `upstream`.
+                kind: ResolutionKind => r.kind(),
+                /// The sandbox (stale and upstream).
+                sandbox_id: Option<String> = None => r.sandbox_id().map(str::to_owned),
+                /// The port (stale and upstream).
+                port: Option<u16> = None => r.port(),
+                /// The host the request is forwarded to (upstream).
+                upstream_host: Option<String> = None => r.upstream_host().map(str::to_owned),
+            }
+        }
+    };
+}
+
+/// The type of [`crate::Resolution::kind`] in the [`records!`] table.
+pub type ResolutionKind = &'static str;
+
+/// How a binding holds a field of the [`records!`] table: `Host` is the binding's marker type
+/// (`struct Python;`), [`HostField::Value`] what that language sees (a `String` for a status,
+/// say). A binding's record macro reads each field's type as `<T as HostField<Host>>::Value`.
+pub trait HostField<Host> {
+    /// The value in the host language.
+    type Value;
+    /// Converts the core's value.
+    fn into_host(self) -> Self::Value;
+}
+
+/// Implements [`HostField`] for the types a host holds as they are:
+/// `portway::host_field_as_is!(Python: u16, String);`.
+#[macro_export]
+macro_rules! host_field_as_is {
+    ($host:ty: $($ty:ty),*) => {
+        $(impl $crate::HostField<$host> for $ty {
+            type Value = $ty;
+            fn into_host(self) -> $ty {
+                self
+            }
+        })*
+    };
+}
