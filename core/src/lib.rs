@@ -44,7 +44,7 @@ mod sandbox_id;
 pub mod store;
 mod token;
 mod wait;
-mod ws;
+mod ws_client;
 
 pub use crate::error::{Error, ErrorCode, Result};
 pub use crate::gateway::{
@@ -69,7 +69,7 @@ pub use crate::sandbox_id::MAX_SANDBOX_ID_LENGTH;
 pub use crate::store::{SandboxStatus, StoreConfig};
 pub use crate::token::{GENERATED_TOKEN_LENGTH, generate_token, is_token_format, tokens_equal};
 pub use crate::wait::{WaitMode, WaitOptions};
-pub use crate::ws::{
+pub use crate::ws_client::{
     MAX_CLOSE_REASON, WebSocket, WsConnectOptions, WsMessage, validate_close_code,
 };
 

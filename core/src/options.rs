@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
 use crate::wait::{WaitMode, WaitOptions};
-use crate::ws::WsConnectOptions;
+use crate::ws_client::WsConnectOptions;
 
 /// The address `serve` listens on when none is given, in every language and in
 /// `portway serve`.

@@ -6,14 +6,14 @@
 //! `Service` that answers everything.
 
 mod config;
-mod errors;
 mod headers;
-mod io;
+mod limits;
 mod metrics;
 mod pool;
+mod refusal;
 mod relay;
 mod server;
-mod websocket;
+mod ws_proxy;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,12 +32,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use self::config::{GatewayConfig, GatewayOptions, MIN_MAX_HEAD_SIZE};
-pub use self::errors::GatewayRefusal;
 pub use self::metrics::{Metrics, MetricsSnapshot};
+pub use self::refusal::GatewayRefusal;
 pub use self::server::GatewayHandle;
 
 use self::headers::Forwarding;
-use self::io::{ConnectionGuard, Guarded, SandboxLimits, Watched};
+use self::limits::{ConnectionGuard, Guarded, SandboxLimits, Watched};
 use self::pool::{Pooled, SendError, UpstreamPool};
 use crate::connect::ConnectError;
 use crate::portway::Portway;
@@ -185,11 +185,11 @@ impl Gateway {
             }
             Resolution::Upstream(u) => u,
         };
-        let Some(permit) = self.inner.limits.acquire(upstream.sandbox_id_shared()) else {
+        let Some(permit) = self.inner.limits.admit(upstream.sandbox_id_shared()) else {
             return Ok(self.refuse(GatewayRefusal::SandboxConnectionLimit, &req));
         };
         let res = if headers::is_websocket_upgrade(req.headers()) && req.method() == Method::GET {
-            websocket::forward(self, req, upstream, permit, client).await
+            ws_proxy::forward(self, req, upstream, permit, client).await
         } else {
             self.forward(req, upstream, permit, client).await
         };
@@ -233,7 +233,7 @@ impl Gateway {
         &self,
         req: Request<B>,
         upstream: Upstream,
-        permit: io::SandboxPermit,
+        permit: limits::SandboxPermit,
         client: Option<SocketAddr>,
     ) -> Response<Body>
     where

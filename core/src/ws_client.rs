@@ -1,4 +1,5 @@
-//! A WebSocket client connection from the host to a sandbox service (`ws_connect`).
+//! A WebSocket client connection from the host to a sandbox service (`ws_connect`); the
+//! gateway's WebSocket proxy is another thing, in `gateway/ws_proxy.rs`.
 //!
 //! A background task reads the socket, answers pings and queues messages; the connection
 //! object sends, receives and closes, from any number of tasks. Dropping the connection

@@ -1,4 +1,5 @@
-//! The gateway's own answers: JSON for API clients, a small HTML page for browsers.
+//! The refusal phase: the gateway's own answers, JSON for API clients and a small HTML page
+//! for browsers.
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue};

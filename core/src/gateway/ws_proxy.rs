@@ -1,4 +1,5 @@
-//! WebSocket upgrades: the handshake goes to the sandbox as it came (Host rewritten like any
+//! The WebSocket proxy (not to be confused with the WebSocket *client* of
+//! `crate::ws_client`): the handshake goes to the sandbox as it came (Host rewritten like any
 //! request); after the sandbox's 101, the relay ([`super::relay`]) passes the frames both
 //! ways until either side closes, close codes and reasons intact, reading their headers to
 //! hold the size limits and cut off a peer that sends garbage without harming the other.
@@ -10,8 +11,8 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout};
 
-use super::errors::GatewayRefusal;
-use super::io::SandboxPermit;
+use super::limits::SandboxPermit;
+use super::refusal::GatewayRefusal;
 use super::relay::{RelayLimits, relay};
 use super::{Body, BoxError, Gateway, headers};
 use crate::connect::{ConnectError, connect};
