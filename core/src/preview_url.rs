@@ -2,7 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::hostname::{MAX_HOSTNAME_LENGTH, MAX_LABEL_LENGTH, scheme};
-use crate::rules::{MAX_TOKEN_LENGTH, Rules};
+use crate::rules::Rules;
+use crate::token::MAX_TOKEN_LENGTH;
 
 /// Where a preview host points: a port of a sandbox, and the token that guards it.
 ///

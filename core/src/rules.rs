@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 
 use crate::error::{Error, Result};
 use crate::hostname;
+use crate::token::MAX_TOKEN_LENGTH;
 
 /// Ports that can never be exposed unless configured otherwise: 3000 is the sandbox control
 /// plane in Cloudflare's design.
@@ -33,9 +34,6 @@ pub const DEFAULT_DOMAIN: &str = "localhost";
 
 /// The shortest custom token accepted by default.
 pub const DEFAULT_MIN_TOKEN_LENGTH: usize = 8;
-
-/// The longest token, custom or generated.
-pub const MAX_TOKEN_LENGTH: usize = 16;
 
 static DEFAULT_RULES: LazyLock<Rules> = LazyLock::new(Rules::default);
 

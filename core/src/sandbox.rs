@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::portway::Portway;
 use crate::preview_url::preview_url;
+use crate::state::Portway;
 use crate::store::SandboxStatus;
 use crate::wait::WaitOptions;
 use crate::ws_client::{WebSocket, WsConnectOptions};

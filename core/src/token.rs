@@ -7,7 +7,10 @@
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
-use crate::rules::{MAX_TOKEN_LENGTH, Rules};
+use crate::rules::Rules;
+
+/// The longest token, custom or generated.
+pub const MAX_TOKEN_LENGTH: usize = 16;
 
 /// The length of a generated token.
 pub const GENERATED_TOKEN_LENGTH: usize = 16;

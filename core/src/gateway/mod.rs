@@ -1,9 +1,9 @@
 //! The gateway: routes preview hosts to exposed ports and proxies HTTP and WebSocket traffic.
 //!
-//! Run it on its own with [`crate::Portway::serve`], or mount it in an existing hyper or
-//! axum server: [`Gateway::proxy_to_sandbox`] answers preview requests and hands every other
-//! request back (like Cloudflare's `proxyToSandbox`), and [`GatewayService`] is a tower
-//! `Service` that answers everything.
+//! Run it on its own with `Portway::serve`, or mount it in an existing hyper or axum server:
+//! [`Gateway::proxy_to_sandbox`] answers preview requests and hands every other request back
+//! (like Cloudflare's `proxyToSandbox`), and [`GatewayService`] is a tower `Service` that
+//! answers everything.
 
 mod config;
 mod headers;
@@ -12,6 +12,7 @@ mod metrics;
 mod pool;
 mod refusal;
 mod relay;
+mod route;
 mod server;
 mod ws_proxy;
 
@@ -36,12 +37,14 @@ pub use self::metrics::{Metrics, MetricsSnapshot};
 pub use self::refusal::GatewayRefusal;
 pub use self::server::GatewayHandle;
 
+pub(crate) use self::route::resolve;
+
 use self::headers::Forwarding;
 use self::limits::{ConnectionGuard, Guarded, SandboxLimits, Watched};
 use self::pool::{Pooled, SendError, UpstreamPool};
+use self::route::request_host;
 use crate::connect::ConnectError;
-use crate::portway::Portway;
-use crate::registry::{Resolution, Upstream};
+use crate::registry::{Registry, Resolution, Upstream};
 
 /// A boxed error, as carried by [`Body`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -73,7 +76,8 @@ pub struct Gateway {
 
 #[derive(Debug)]
 struct Inner {
-    portway: Portway,
+    /// What requests are routed with: the exposed ports and the rules.
+    registry: Arc<Registry>,
     config: GatewayConfig,
     pool: Arc<UpstreamPool>,
     metrics: Arc<Metrics>,
@@ -87,7 +91,7 @@ struct Inner {
 }
 
 impl Gateway {
-    pub(crate) fn new(portway: Portway, config: GatewayConfig) -> crate::Result<Gateway> {
+    pub(crate) fn new(registry: Arc<Registry>, config: GatewayConfig) -> crate::Result<Gateway> {
         config.validate()?;
         let pool = UpstreamPool::new(
             config.upstream_pool_size,
@@ -97,7 +101,7 @@ impl Gateway {
         );
         Ok(Gateway {
             inner: Arc::new(Inner {
-                portway,
+                registry,
                 limits: SandboxLimits::new(config.max_connections_per_sandbox),
                 config,
                 pool,
@@ -174,7 +178,7 @@ impl Gateway {
             return Ok(self.refuse(GatewayRefusal::BadRequest, &req));
         }
         let resolution = match request_host(&req) {
-            Some(host) => self.inner.portway.resolve(host),
+            Some(host) => resolve(&self.inner.registry, host),
             None => Resolution::NotPreview,
         };
         let upstream = match resolution {
@@ -300,15 +304,6 @@ fn classify(e: &ConnectError) -> GatewayRefusal {
     match e {
         ConnectError::NotListening(_) | ConnectError::Other(_) => GatewayRefusal::PortNotListening,
         ConnectError::Timeout => GatewayRefusal::UpstreamTimeout,
-    }
-}
-
-/// The host a request is for: the authority of an absolute-form target (which RFC 9112 says
-/// overrides `Host`), else the `Host` header.
-fn request_host<B>(req: &Request<B>) -> Option<&str> {
-    match req.uri().authority() {
-        Some(a) => Some(a.as_str().rsplit('@').next().unwrap_or_default()),
-        None => req.headers().get(HOST)?.to_str().ok(),
     }
 }
 
