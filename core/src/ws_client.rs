@@ -33,7 +33,7 @@ const QUEUE: usize = 64;
 /// The longest close reason (a close frame's payload is at most 125 bytes).
 pub const MAX_CLOSE_REASON: usize = 123;
 
-/// Options of [`crate::Sandbox::ws_connect`].
+/// Options of `Sandbox::ws_connect`.
 ///
 /// ```
 /// let opts = portway::WsConnectOptions { path: "/ws?room=1".into(), ..Default::default() };
