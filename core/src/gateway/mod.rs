@@ -4,6 +4,15 @@
 //! [`Gateway::proxy_to_sandbox`] answers preview requests and hands every other request back
 //! (like Cloudflare's `proxyToSandbox`), and [`GatewayService`] is a tower `Service` that
 //! answers everything.
+//!
+//! A request goes through named phases, each in its own place:
+//!
+//! - **route**: the host to an exposed port, token compared (`route.rs`, `resolve`);
+//! - **admit**: the per-sandbox limit (`limits.rs`, `SandboxLimits::admit`);
+//! - **rewrite**: the request as the sandbox gets it (`headers.rs`, `to_upstream`);
+//! - **connect**: a pooled connection to the sandbox (`pool.rs`; `ws_proxy.rs` for upgrades);
+//! - **relay**: the response streamed back, or WebSocket frames both ways (`relay.rs`);
+//! - **refusal**: every failure as its status and code (`refusal.rs`, [`GatewayRefusal`]).
 
 mod config;
 mod headers;
@@ -43,7 +52,6 @@ use self::headers::Forwarding;
 use self::limits::{ConnectionGuard, Guarded, SandboxLimits, Watched};
 use self::pool::{Pooled, SendError, UpstreamPool};
 use self::route::request_host;
-use crate::connect::ConnectError;
 use crate::registry::{Registry, Resolution, Upstream};
 
 /// A boxed error, as carried by [`Body`].
@@ -177,6 +185,7 @@ impl Gateway {
         {
             return Ok(self.refuse(GatewayRefusal::BadRequest, &req));
         }
+        // Route.
         let resolution = match request_host(&req) {
             Some(host) => resolve(&self.inner.registry, host),
             None => Resolution::NotPreview,
@@ -189,6 +198,7 @@ impl Gateway {
             }
             Resolution::Upstream(u) => u,
         };
+        // Admit.
         let Some(permit) = self.inner.limits.admit(upstream.sandbox_id_shared()) else {
             return Ok(self.refuse(GatewayRefusal::SandboxConnectionLimit, &req));
         };
@@ -259,6 +269,7 @@ impl Gateway {
         };
         let forwarding = self.forwarding(&req, &upstream, false, client);
         let (mut parts, body) = req.into_parts();
+        // Rewrite.
         headers::to_upstream(&mut parts.headers, &forwarding);
         if let Some(uri) = uri {
             parts.uri = uri;
@@ -267,6 +278,7 @@ impl Gateway {
         let (body, client_body_failed) = Watched::new(body);
         let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
 
+        // Connect and send (the pool), then relay the response back.
         let start = Instant::now();
         let sent = tokio::time::timeout(
             self.inner.config.response_timeout,
@@ -280,7 +292,7 @@ impl Gateway {
             Ok(Err(_)) if client_body_failed.load(std::sync::atomic::Ordering::Relaxed) => {
                 return refuse(GatewayRefusal::BadRequest);
             }
-            Ok(Err(SendError::Connect(e))) => return refuse(classify(&e)),
+            Ok(Err(SendError::Connect(e))) => return refuse(GatewayRefusal::connect_failed(&e)),
             Ok(Err(SendError::Upstream(e))) => {
                 tracing::debug!(error = %e, "the sandbox's answer failed");
                 return refuse(GatewayRefusal::UpstreamError);
@@ -296,14 +308,6 @@ impl Gateway {
 
     pub(crate) fn connection_guard(&self) -> Arc<ConnectionGuard> {
         ConnectionGuard::new(self.inner.metrics.clone())
-    }
-}
-
-/// Chooses the 5xx for a failed connect.
-fn classify(e: &ConnectError) -> GatewayRefusal {
-    match e {
-        ConnectError::NotListening(_) | ConnectError::Other(_) => GatewayRefusal::PortNotListening,
-        ConnectError::Timeout => GatewayRefusal::UpstreamTimeout,
     }
 }
 

@@ -15,7 +15,7 @@ use super::limits::SandboxPermit;
 use super::refusal::GatewayRefusal;
 use super::relay::{RelayLimits, relay};
 use super::{Body, BoxError, Gateway, headers};
-use crate::connect::{ConnectError, connect};
+use crate::connect::connect;
 use crate::registry::Upstream;
 
 pub(super) async fn forward<B>(
@@ -50,10 +50,7 @@ where
     .await
     {
         Ok(s) => s,
-        Err(ConnectError::Timeout) => {
-            return GatewayRefusal::UpstreamTimeout.response(&client_headers);
-        }
-        Err(_) => return GatewayRefusal::PortNotListening.response(&client_headers),
+        Err(e) => return GatewayRefusal::connect_failed(&e).response(&client_headers),
     };
     let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
     {
