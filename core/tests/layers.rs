@@ -338,10 +338,8 @@ fn read_crate() -> Crate {
 }
 
 fn resolve(c: &Crate, name: &str, macro_use: bool, at: &str) -> String {
-    if macro_use {
-        if let Some(m) = c.macros.get(name) {
-            return m.clone();
-        }
+    if macro_use && let Some(m) = c.macros.get(name) {
+        return m.clone();
     }
     if c.modules.contains(name) {
         return name.to_owned();
@@ -523,13 +521,13 @@ fn the_core_keeps_its_layer_order() {
     }
     for (from, tos) in &g {
         for to in tos {
-            if let (Some(&a), Some(&b)) = (layer_of.get(from), layer_of.get(to)) {
-                if b >= a {
-                    problems.push(format!(
-                        "`{from}` (layer {a}) references `{to}` (layer {b}) at {}",
-                        evidence(&refs, from, to)
-                    ));
-                }
+            if let (Some(&a), Some(&b)) = (layer_of.get(from), layer_of.get(to))
+                && b >= a
+            {
+                problems.push(format!(
+                    "`{from}` (layer {a}) references `{to}` (layer {b}) at {}",
+                    evidence(&refs, from, to)
+                ));
             }
         }
     }
