@@ -5,7 +5,6 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::{Error, Result};
-use crate::rules::Rules;
 
 /// The longest DNS label.
 pub const MAX_LABEL_LENGTH: usize = 63;
@@ -85,39 +84,25 @@ impl fmt::Display for Hostname {
     }
 }
 
-impl Rules {
-    /// Validates a host name for preview URLs: syntax, IP literals, and the custom-domain
-    /// suffixes (`CUSTOM_DOMAIN_REQUIRED`).
-    ///
-    /// ```
-    /// let rules = portway::Rules::default();
-    /// assert_eq!(rules.validate_hostname("127.0.0.1:8787")?.to_string(), "localhost:8787");
-    /// assert_eq!(rules.validate_hostname("10.0.0.1").unwrap_err().code().as_str(), "INVALID_HOSTNAME");
-    /// let err = rules.validate_hostname("my-worker.workers.dev").unwrap_err();
-    /// assert_eq!(err.code().as_str(), "CUSTOM_DOMAIN_REQUIRED");
-    /// # Ok::<(), portway::Error>(())
-    /// ```
-    pub fn validate_hostname(&self, input: &str) -> Result<Hostname> {
-        self.check_hostname(input).map(Hostname::from)
+/// Parses a host name for preview URLs (syntax, IP literals) and refuses one under a
+/// `custom_domain_suffixes` entry (`CUSTOM_DOMAIN_REQUIRED`); a canonical host is not copied.
+pub(crate) fn check<'a>(input: &'a str, custom_domain_suffixes: &[String]) -> Result<HostRef<'a>> {
+    let h = parse(input)?;
+    if needs_custom_domain(&h.host, custom_domain_suffixes) {
+        return Err(Error::CustomDomainRequired);
     }
+    Ok(h)
+}
 
-    /// [`Rules::validate_hostname`] without copying a host that is already canonical.
-    pub(crate) fn check_hostname<'a>(&self, input: &'a str) -> Result<HostRef<'a>> {
-        let h = parse(input)?;
-        if self.needs_custom_domain(&h.host) {
-            return Err(Error::CustomDomainRequired);
-        }
-        Ok(h)
-    }
-
-    pub(crate) fn needs_custom_domain(&self, host: &str) -> bool {
-        self.custom_domain_suffixes.iter().any(|s| {
-            host == s
-                || (host.len() > s.len()
-                    && host.ends_with(s.as_str())
-                    && host.as_bytes()[host.len() - s.len() - 1] == b'.')
-        })
-    }
+/// Whether `host` is one of `custom_domain_suffixes` or under one (so it cannot carry
+/// wildcard subdomains).
+pub(crate) fn needs_custom_domain(host: &str, custom_domain_suffixes: &[String]) -> bool {
+    custom_domain_suffixes.iter().any(|s| {
+        host == s
+            || (host.len() > s.len()
+                && host.ends_with(s.as_str())
+                && host.as_bytes()[host.len() - s.len() - 1] == b'.')
+    })
 }
 
 /// Parses a configured domain (or suffix): a host name whose port, if any, is dropped.
@@ -377,69 +362,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    fn ok(s: &str) -> String {
-        Rules::default().validate_hostname(s).unwrap().to_string()
-    }
-    fn err(s: &str) -> &'static str {
-        Rules::default()
-            .validate_hostname(s)
-            .unwrap_err()
-            .code()
-            .as_str()
-    }
-
-    #[test]
-    fn accepted() {
-        assert_eq!(ok("example.com"), "example.com");
-        assert_eq!(ok("Example.COM."), "example.com");
-        assert_eq!(ok("localhost:8787"), "localhost:8787");
-        assert_eq!(ok("127.0.0.1"), "localhost");
-        assert_eq!(ok("127.5.6.7:1"), "localhost:1");
-        assert_eq!(ok("0.0.0.0:80"), "localhost:80");
-        assert_eq!(ok("[::1]:8787"), "localhost:8787");
-        assert_eq!(ok("::1"), "localhost");
-        assert_eq!(ok("[::]"), "localhost");
-        assert_eq!(ok("bücher.example"), "xn--bcher-kva.example");
-        assert_eq!(ok("app.localhost"), "app.localhost");
-    }
-
-    #[test]
-    fn refused() {
-        for s in [
-            "",
-            "https://example.com",
-            "example.com/",
-            "a..b",
-            ".a",
-            "a..",
-            "-a.com",
-            "a-.com",
-            "a_b.com",
-            "a b.com",
-            "10.0.0.1",
-            "[2001:db8::1]",
-            "2001:db8::1",
-            "example.com:0",
-            "example.com:65536",
-            "example.com:",
-            "example.com:x",
-            "[::1",
-            "[::1]x",
-            "127.1",
-            "example.0x7f",
-            "user@example.com",
-        ] {
-            assert!(
-                matches!(err(s), "INVALID_HOSTNAME"),
-                "{s:?} gave {}",
-                err(s)
-            );
-        }
-        assert_eq!(err(&format!("{}.com", "a".repeat(64))), "INVALID_HOSTNAME");
-        assert_eq!(err("workers.dev"), "CUSTOM_DOMAIN_REQUIRED");
-        assert_eq!(err("My-Worker.Workers.Dev"), "CUSTOM_DOMAIN_REQUIRED");
-        assert_eq!(ok("notworkers.dev"), "notworkers.dev");
     }
 }

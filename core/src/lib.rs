@@ -43,10 +43,11 @@ mod rules;
 mod runtime;
 mod sandbox;
 mod sandbox_id;
+mod state;
 pub mod store;
 mod token;
 mod wait;
-mod ws;
+mod ws_client;
 
 pub use crate::error::{Error, ErrorCode, Result};
 pub use crate::gateway::{
@@ -62,7 +63,7 @@ pub use crate::records::{HostField, ResolutionKind};
 pub use crate::registry::{Resolution, SandboxInfo, Upstream};
 pub use crate::rules::{
     DEFAULT_CUSTOM_DOMAIN_SUFFIXES, DEFAULT_DOMAIN, DEFAULT_MIN_TOKEN_LENGTH,
-    DEFAULT_RESERVED_PORTS, DEFAULT_RESERVED_SANDBOX_IDS, MAX_TOKEN_LENGTH, Rules, RulesBuilder,
+    DEFAULT_RESERVED_PORTS, DEFAULT_RESERVED_SANDBOX_IDS, Rules, RulesBuilder,
 };
 pub use crate::runtime::shared_runtime;
 pub use crate::sandbox::{
@@ -71,9 +72,11 @@ pub use crate::sandbox::{
 };
 pub use crate::sandbox_id::MAX_SANDBOX_ID_LENGTH;
 pub use crate::store::{SandboxStatus, StoreConfig};
-pub use crate::token::{GENERATED_TOKEN_LENGTH, generate_token, is_token_format, tokens_equal};
+pub use crate::token::{
+    GENERATED_TOKEN_LENGTH, MAX_TOKEN_LENGTH, generate_token, is_token_format, tokens_equal,
+};
 pub use crate::wait::{WaitMode, WaitOptions};
-pub use crate::ws::{
+pub use crate::ws_client::{
     MAX_CLOSE_REASON, WebSocket, WsConnectOptions, WsMessage, validate_close_code,
 };
 

@@ -4,7 +4,8 @@
 //! A binding converts host values into these types and calls `resolve` (or `set`, for a
 //! binding that reads its options from a dynamic object); defaults, units, ranges and the
 //! wording of every message live in this module and in the tables it reads
-//! ([`crate::gateway_options!`], [`WaitSettings`], [`WsConnectSettings`]).
+//! (the gateway's option table in `gateway/config.rs`, [`WaitSettings`],
+//! [`WsConnectSettings`]).
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
 use crate::wait::{WaitMode, WaitOptions};
-use crate::ws::WsConnectOptions;
+use crate::ws_client::WsConnectOptions;
 
 /// The address `serve` listens on when none is given, in every language and in
 /// `portway serve`.
@@ -91,7 +92,7 @@ pub fn count(name: &str, value: f64) -> std::result::Result<u64, String> {
     }
 }
 
-/// A value as a dynamic host gives it, for [`crate::GatewayOptions::set`].
+/// A value as a dynamic host gives it, for `GatewayOptions::set`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OptionValue {
     /// `true` or `false`.

@@ -1,41 +1,15 @@
-//! The library's entry point: configuration, the registry and its store, and sandboxes.
-
-use std::sync::Arc;
+//! The library's entry point, on top of the sandbox and the gateway: configuration
+//! ([`PortwayBuilder`], [`PortwaySettings`]) and what a [`Portway`] builds and answers
+//! (sandboxes, gateways, lookups). The handle's shared state is in `state.rs`.
 
 use crate::error::{Error, Result};
-use crate::gateway::{Gateway, GatewayConfig, GatewayHandle};
-use crate::hostname::Hostname;
+use crate::gateway::{self, Gateway, GatewayConfig, GatewayHandle};
 use crate::preview_url::Route;
 use crate::registry::{Registry, Resolution, SandboxInfo};
-use crate::rules::{Rules, RulesBuilder};
+use crate::rules::RulesBuilder;
 use crate::sandbox::{Sandbox, validate_upstream_host};
+pub use crate::state::Portway;
 use crate::store::{SandboxStatus, Store, StoreConfig};
-
-/// One Portway: its rules, its store of exposures, and (with the gateway) the server that
-/// routes preview hosts. Cheap to clone: clones share everything.
-///
-/// ```
-/// # async fn demo() -> portway::Result<()> {
-/// use portway::{ExposeOptions, Portway};
-/// let portway = Portway::builder().domains(["localhost"]).build()?;
-/// let sb = portway.sandbox("my-box", "127.0.0.1")?;
-/// let exposed = sb.expose_port(8080, ExposeOptions::new("localhost:8787")).await?;
-/// assert!(exposed.url.starts_with("http://8080-my-box-"));
-/// assert!(exposed.url.ends_with(".localhost:8787/"));
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct Portway {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    registry: Registry,
-    gateway_config: GatewayConfig,
-    /// Writes go to a file: run them on the blocking pool, off the async workers.
-    blocking_writes: bool,
-}
 
 /// Configures a [`Portway`]. Every value is checked by [`PortwayBuilder::build`].
 ///
@@ -157,13 +131,7 @@ impl PortwayBuilder {
             StoreChoice::Custom(s) => (s, true),
         };
         let registry = Registry::open(rules, store)?;
-        Ok(Portway {
-            inner: Arc::new(Inner {
-                registry,
-                gateway_config: self.gateway,
-                blocking_writes,
-            }),
-        })
+        Ok(Portway::new(registry, self.gateway, blocking_writes))
     }
 }
 
@@ -254,11 +222,6 @@ impl Portway {
         Ok(Sandbox::new(self.clone(), id, upstream))
     }
 
-    /// The rules this Portway validates with.
-    pub fn rules(&self) -> &Rules {
-        &self.inner.registry.rules
-    }
-
     /// Parses a host into a route if it is a preview host under one of this Portway's
     /// domains; `None` otherwise.
     ///
@@ -276,7 +239,10 @@ impl Portway {
     /// server (see [`Gateway::proxy_to_sandbox`]). Each call makes a gateway with its own
     /// upstream pool and counters.
     pub fn gateway(&self) -> Result<Gateway> {
-        Gateway::new(self.clone(), self.inner.gateway_config.clone())
+        Gateway::new(
+            self.shared_registry().clone(),
+            self.gateway_config().clone(),
+        )
     }
 
     /// Starts the gateway on `addr` (such as `"127.0.0.1:8080"`, or port 0 for any free
@@ -296,7 +262,7 @@ impl Portway {
 
     /// Decides what the gateway does with a request for `host` (its Host header).
     pub fn resolve(&self, host: &str) -> Resolution {
-        self.inner.registry.resolve(host)
+        gateway::resolve(self.registry(), host)
     }
 
     /// A sandbox as stored, if it exists.
@@ -307,12 +273,12 @@ impl Portway {
     /// # Ok::<(), portway::Error>(())
     /// ```
     pub fn get_sandbox(&self, id: &str) -> Option<SandboxInfo> {
-        self.inner.registry.sandbox(id)
+        self.registry().sandbox(id)
     }
 
     /// Every sandbox, sorted by id.
     pub fn sandboxes(&self) -> Vec<SandboxInfo> {
-        self.inner.registry.sandboxes()
+        self.registry().sandboxes()
     }
 
     /// Creates or updates a sandbox. `None` keeps what is stored (a new sandbox gets
@@ -348,39 +314,5 @@ impl Portway {
     pub async fn destroy_sandbox(&self, id: &str) -> Result<bool> {
         let id = self.rules().validate_sandbox_id(id)?;
         self.write(move |reg| reg.destroy(&id)).await
-    }
-
-    pub(crate) fn registry(&self) -> &Registry {
-        &self.inner.registry
-    }
-
-    /// Runs a registry write: on the blocking pool for a file store (SQLite commits wait for
-    /// the disk), inline for memory.
-    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
-    where
-        F: FnOnce(&Registry) -> Result<R> + Send + 'static,
-        R: Send + 'static,
-    {
-        if !self.inner.blocking_writes {
-            return f(&self.inner.registry);
-        }
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner.registry))
-            .await
-            .map_err(|e| Error::Store(format!("the store write did not complete: {e}")))?
-    }
-
-    /// `DOMAIN_NOT_CONFIGURED` unless `host` is one of the preview domains.
-    pub(crate) fn check_domain(&self, host: &Hostname) -> Result<()> {
-        let domains = self.rules().domains();
-        if domains.iter().any(|d| d == host.host()) {
-            return Ok(());
-        }
-        Err(Error::DomainNotConfigured(format!(
-            "Hostname '{}' is not a preview domain of this Portway (configured: {}). The \
-             gateway would not route its preview URLs; add it to the domains.",
-            host.host(),
-            domains.join(", ")
-        )))
     }
 }

@@ -16,7 +16,7 @@ use crate::preview_url::preview_url;
 use crate::rules::Rules;
 use crate::store::now_ms;
 use crate::store::{Change, ExposureRecord, SandboxStatus, Store};
-use crate::token::{generate_token, padded, padded_equal, tokens_equal};
+use crate::token::{MAX_TOKEN_LENGTH, generate_token, padded, tokens_equal};
 
 /// What the gateway should do with a request, decided from its Host header.
 ///
@@ -236,9 +236,9 @@ impl RouteTarget {
 /// that the table of 100,000 routes stays a few MiB and a lookup touches one slot of it and
 /// its sandbox's shared target.
 #[derive(Debug)]
-struct RouteSlot {
+pub(crate) struct RouteSlot {
     target: Arc<RouteTarget>,
-    token: [u8; crate::rules::MAX_TOKEN_LENGTH],
+    token: [u8; MAX_TOKEN_LENGTH],
     port: u16,
     status: SandboxStatus,
 }
@@ -246,6 +246,24 @@ struct RouteSlot {
 impl RouteSlot {
     fn is(&self, id: &str, port: u16) -> bool {
         self.port == port && *self.target.sandbox_id == *id
+    }
+
+    /// The port's token, zero-padded to [`MAX_TOKEN_LENGTH`].
+    pub(crate) fn token(&self) -> &[u8; MAX_TOKEN_LENGTH] {
+        &self.token
+    }
+
+    /// Whether its sandbox runs.
+    pub(crate) fn status(&self) -> SandboxStatus {
+        self.status
+    }
+
+    /// Where requests for it go.
+    pub(crate) fn upstream(&self) -> Upstream {
+        Upstream {
+            target: self.target.clone(),
+            port: self.port,
+        }
     }
 }
 
@@ -635,34 +653,13 @@ impl Registry {
         all
     }
 
-    /// The gateway's lookup: the host split into its parts, one read lock, one lookup in the
-    /// flat route table keyed by `{port}-{sandbox_id}` (a slice of the host itself), a
-    /// constant-time token compare. The port and id rules are checked only when the route is
-    /// not exposed (an exposed one passed them), to tell a host that is no preview host from
-    /// one that names no exposed port.
-    pub fn resolve(&self, host: &str) -> Resolution {
-        self.rules
-            .with_route_shape(host, true, |route| {
-                let index = self.read();
-                match index.routes.get(route.sandbox_id, route.port) {
-                    Some(e) if padded_equal(&e.token, &padded(route.token.as_bytes())) => {
-                        match e.status {
-                            SandboxStatus::Stopped => Resolution::Stale {
-                                sandbox_id: route.sandbox_id.to_owned(),
-                                port: route.port,
-                            },
-                            SandboxStatus::Running => Resolution::Upstream(Upstream {
-                                target: e.target.clone(),
-                                port: e.port,
-                            }),
-                        }
-                    }
-                    Some(_) => Resolution::Denied,
-                    None if self.rules.route_is_valid(&route) => Resolution::Denied,
-                    None => Resolution::NotPreview,
-                }
-            })
-            .unwrap_or(Resolution::NotPreview)
+    /// The gateway's lookup: one read lock, one lookup in the flat route table keyed by port
+    /// and sandbox id (a slice of the host itself); `f` gets the exposed port, if there is
+    /// one, while the lock is held. What to make of it (the token compare, the sandbox's
+    /// status) is the gateway's route phase.
+    #[inline]
+    pub fn lookup<R>(&self, id: &str, port: u16, f: impl FnOnce(Option<&RouteSlot>) -> R) -> R {
+        f(self.read().routes.get(id, port))
     }
 }
 

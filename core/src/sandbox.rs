@@ -5,11 +5,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::portway::Portway;
 use crate::preview_url::preview_url;
+use crate::state::Portway;
 use crate::store::SandboxStatus;
 use crate::wait::WaitOptions;
-use crate::ws::{WebSocket, WsConnectOptions};
+use crate::ws_client::{WebSocket, WsConnectOptions};
 
 /// The upstream host used when none is given: services of a local process group.
 pub const DEFAULT_UPSTREAM_HOST: &str = "127.0.0.1";
@@ -269,7 +269,7 @@ impl Sandbox {
     /// ```
     pub async fn ws_connect(&self, port: u16, opts: WsConnectOptions) -> Result<WebSocket> {
         let port = self.portway.rules().validate_port(i64::from(port))?;
-        crate::ws::ws_connect(&self.upstream_host, port, &opts).await
+        crate::ws_client::ws_connect(&self.upstream_host, port, &opts).await
     }
 
     /// Marks the sandbox running: its URLs are served again, unchanged.

@@ -7,7 +7,9 @@
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
-use crate::rules::{MAX_TOKEN_LENGTH, Rules};
+
+/// The longest token, custom or generated.
+pub const MAX_TOKEN_LENGTH: usize = 16;
 
 /// The length of a generated token.
 pub const GENERATED_TOKEN_LENGTH: usize = 16;
@@ -85,91 +87,40 @@ pub(crate) fn padded_equal(a: &[u8; MAX_TOKEN_LENGTH], b: &[u8; MAX_TOKEN_LENGTH
     std::hint::black_box(diff) == 0
 }
 
-impl Rules {
-    /// Checks a custom token: `min_token_length..=16` characters of `[a-z0-9_]`. The error
-    /// message never repeats the token, which is a secret.
-    ///
-    /// ```
-    /// let rules = portway::Rules::default();
-    /// assert!(rules.validate_token("my_token_1").is_ok());
-    /// let err = rules.validate_token("short").unwrap_err();
-    /// assert_eq!(err.code().as_str(), "INVALID_TOKEN_FORMAT");
-    /// assert!(err.to_string().contains("8 to 16 characters"));
-    /// ```
-    pub fn validate_token(&self, token: &str) -> Result<()> {
-        let len = token.chars().count();
-        if !(self.min_token_length..=MAX_TOKEN_LENGTH).contains(&len) {
-            return Err(Error::InvalidTokenFormat(format!(
-                "Invalid token: must be {} to {MAX_TOKEN_LENGTH} characters (got {len}).",
-                self.min_token_length
-            )));
-        }
-        if let Some(c) = token
-            .chars()
-            .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_'))
-        {
-            let shown = if c.is_ascii_uppercase() {
-                "an uppercase letter".to_string()
-            } else {
-                format!("{c:?}")
-            };
-            return Err(Error::InvalidTokenFormat(format!(
-                "Invalid token: only lowercase letters, digits and '_' are allowed (found {shown})."
-            )));
-        }
-        Ok(())
+/// Checks a custom token: `min_length..=16` characters of `[a-z0-9_]`. The error message
+/// never repeats the token, which is a secret.
+pub(crate) fn validate_custom(token: &str, min_length: usize) -> Result<()> {
+    let len = token.chars().count();
+    if !(min_length..=MAX_TOKEN_LENGTH).contains(&len) {
+        return Err(Error::InvalidTokenFormat(format!(
+            "Invalid token: must be {} to {MAX_TOKEN_LENGTH} characters (got {len}).",
+            min_length
+        )));
     }
-
-    /// Checks the token format used in preview hosts (`[a-z0-9_]{1,16}`).
-    pub(crate) fn check_token_format(&self, token: &str) -> Result<()> {
-        if is_token_format(token) {
-            Ok(())
+    if let Some(c) = token
+        .chars()
+        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_'))
+    {
+        let shown = if c.is_ascii_uppercase() {
+            "an uppercase letter".to_string()
         } else {
-            Err(Error::InvalidTokenFormat(
-                "Invalid token: must be 1 to 16 characters of lowercase letters, digits and '_'."
-                    .into(),
-            ))
-        }
+            format!("{c:?}")
+        };
+        return Err(Error::InvalidTokenFormat(format!(
+            "Invalid token: only lowercase letters, digits and '_' are allowed (found {shown})."
+        )));
     }
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_tokens_are_valid_custom_tokens() {
-        let r = Rules::default();
-        for _ in 0..1000 {
-            let t = generate_token();
-            assert!(!t.contains('_'));
-            r.validate_token(&t).unwrap();
-        }
-    }
-
-    #[test]
-    fn padded_tokens_compare_whole() {
-        let eq = |a: &str, b: &str| padded_equal(&padded(a.as_bytes()), &padded(b.as_bytes()));
-        assert!(eq("token123", "token123"));
-        assert!(eq("abcdefghijklmnop", "abcdefghijklmnop"));
-        assert!(!eq("token123", "token124"));
-        assert!(!eq("token12", "token123"));
-        assert!(!eq("token123", "token12"));
-        assert!(!eq("", "a"));
-        assert!(!eq("abcdefghijklmnop", "abcdefghijklmnoq"));
-    }
-
-    #[test]
-    fn custom_token_rules() {
-        let r = Rules::default();
-        assert!(r.validate_token("abcdefg").is_err());
-        assert!(r.validate_token("abcdefgh").is_ok());
-        assert!(r.validate_token(&"a".repeat(16)).is_ok());
-        assert!(r.validate_token(&"a".repeat(17)).is_err());
-        let up = r.validate_token("Abcdefgh").unwrap_err().to_string();
-        assert!(up.contains("uppercase") && !up.contains("Abcdefgh"), "{up}");
-        assert!(r.validate_token("abc-defgh").is_err());
-        let r1 = Rules::builder().min_token_length(1).build().unwrap();
-        assert!(r1.validate_token("a").is_ok());
+/// Checks the token format used in preview hosts (`[a-z0-9_]{1,16}`).
+pub(crate) fn check_format(token: &str) -> Result<()> {
+    if is_token_format(token) {
+        Ok(())
+    } else {
+        Err(Error::InvalidTokenFormat(
+            "Invalid token: must be 1 to 16 characters of lowercase letters, digits and '_'."
+                .into(),
+        ))
     }
 }

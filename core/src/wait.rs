@@ -13,7 +13,7 @@ use tokio::time::{Instant, sleep, timeout};
 use crate::connect::connect;
 use crate::error::{Error, Result};
 
-/// How [`crate::Sandbox::wait_for_port`] decides that a service is ready.
+/// How `Sandbox::wait_for_port` decides that a service is ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WaitMode {
     /// Ready when a TCP connect succeeds.
@@ -63,7 +63,7 @@ impl WaitMode {
     }
 }
 
-/// Options of [`crate::Sandbox::wait_for_port`].
+/// Options of `Sandbox::wait_for_port`.
 ///
 /// ```
 /// use std::time::Duration;

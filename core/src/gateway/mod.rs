@@ -1,19 +1,29 @@
 //! The gateway: routes preview hosts to exposed ports and proxies HTTP and WebSocket traffic.
 //!
-//! Run it on its own with [`crate::Portway::serve`], or mount it in an existing hyper or
-//! axum server: [`Gateway::proxy_to_sandbox`] answers preview requests and hands every other
-//! request back (like Cloudflare's `proxyToSandbox`), and [`GatewayService`] is a tower
-//! `Service` that answers everything.
+//! Run it on its own with `Portway::serve`, or mount it in an existing hyper or axum server:
+//! [`Gateway::proxy_to_sandbox`] answers preview requests and hands every other request back
+//! (like Cloudflare's `proxyToSandbox`), and [`GatewayService`] is a tower `Service` that
+//! answers everything.
+//!
+//! A request goes through named phases, each in its own place:
+//!
+//! - **route**: the host to an exposed port, token compared (`route.rs`, `resolve`);
+//! - **admit**: the per-sandbox limit (`limits.rs`, `SandboxLimits::admit`);
+//! - **rewrite**: the request as the sandbox gets it (`headers.rs`, `to_upstream`);
+//! - **connect**: a pooled connection to the sandbox (`pool.rs`; `ws_proxy.rs` for upgrades);
+//! - **relay**: the response streamed back, or WebSocket frames both ways (`relay.rs`);
+//! - **refusal**: every failure as its status and code (`refusal.rs`, [`GatewayRefusal`]).
 
 mod config;
-mod errors;
 mod headers;
-mod io;
+mod limits;
 mod metrics;
 mod pool;
+mod refusal;
 mod relay;
+mod route;
 mod server;
-mod websocket;
+mod ws_proxy;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,16 +42,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use self::config::{GatewayConfig, GatewayOptions, MIN_MAX_HEAD_SIZE};
-pub use self::errors::GatewayRefusal;
 pub use self::metrics::{Metrics, MetricsSnapshot};
+pub use self::refusal::GatewayRefusal;
 pub use self::server::GatewayHandle;
 
+pub(crate) use self::route::resolve;
+
 use self::headers::Forwarding;
-use self::io::{ConnectionGuard, Guarded, SandboxLimits, Watched};
+use self::limits::{ConnectionGuard, Guarded, SandboxLimits, Watched};
 use self::pool::{Pooled, SendError, UpstreamPool};
-use crate::connect::ConnectError;
-use crate::portway::Portway;
-use crate::registry::{Resolution, Upstream};
+use self::route::request_host;
+use crate::registry::{Registry, Resolution, Upstream};
 
 /// A boxed error, as carried by [`Body`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -73,7 +84,8 @@ pub struct Gateway {
 
 #[derive(Debug)]
 struct Inner {
-    portway: Portway,
+    /// What requests are routed with: the exposed ports and the rules.
+    registry: Arc<Registry>,
     config: GatewayConfig,
     pool: Arc<UpstreamPool>,
     metrics: Arc<Metrics>,
@@ -87,7 +99,7 @@ struct Inner {
 }
 
 impl Gateway {
-    pub(crate) fn new(portway: Portway, config: GatewayConfig) -> crate::Result<Gateway> {
+    pub(crate) fn new(registry: Arc<Registry>, config: GatewayConfig) -> crate::Result<Gateway> {
         config.validate()?;
         let pool = UpstreamPool::new(
             config.upstream_pool_size,
@@ -97,7 +109,7 @@ impl Gateway {
         );
         Ok(Gateway {
             inner: Arc::new(Inner {
-                portway,
+                registry,
                 limits: SandboxLimits::new(config.max_connections_per_sandbox),
                 config,
                 pool,
@@ -173,8 +185,9 @@ impl Gateway {
         {
             return Ok(self.refuse(GatewayRefusal::BadRequest, &req));
         }
+        // Route.
         let resolution = match request_host(&req) {
-            Some(host) => self.inner.portway.resolve(host),
+            Some(host) => resolve(&self.inner.registry, host),
             None => Resolution::NotPreview,
         };
         let upstream = match resolution {
@@ -185,11 +198,12 @@ impl Gateway {
             }
             Resolution::Upstream(u) => u,
         };
-        let Some(permit) = self.inner.limits.acquire(upstream.sandbox_id_shared()) else {
+        // Admit.
+        let Some(permit) = self.inner.limits.admit(upstream.sandbox_id_shared()) else {
             return Ok(self.refuse(GatewayRefusal::SandboxConnectionLimit, &req));
         };
         let res = if headers::is_websocket_upgrade(req.headers()) && req.method() == Method::GET {
-            websocket::forward(self, req, upstream, permit, client).await
+            ws_proxy::forward(self, req, upstream, permit, client).await
         } else {
             self.forward(req, upstream, permit, client).await
         };
@@ -233,7 +247,7 @@ impl Gateway {
         &self,
         req: Request<B>,
         upstream: Upstream,
-        permit: io::SandboxPermit,
+        permit: limits::SandboxPermit,
         client: Option<SocketAddr>,
     ) -> Response<Body>
     where
@@ -255,6 +269,7 @@ impl Gateway {
         };
         let forwarding = self.forwarding(&req, &upstream, false, client);
         let (mut parts, body) = req.into_parts();
+        // Rewrite.
         headers::to_upstream(&mut parts.headers, &forwarding);
         if let Some(uri) = uri {
             parts.uri = uri;
@@ -263,6 +278,7 @@ impl Gateway {
         let (body, client_body_failed) = Watched::new(body);
         let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
 
+        // Connect and send (the pool), then relay the response back.
         let start = Instant::now();
         let sent = tokio::time::timeout(
             self.inner.config.response_timeout,
@@ -276,7 +292,7 @@ impl Gateway {
             Ok(Err(_)) if client_body_failed.load(std::sync::atomic::Ordering::Relaxed) => {
                 return refuse(GatewayRefusal::BadRequest);
             }
-            Ok(Err(SendError::Connect(e))) => return refuse(classify(&e)),
+            Ok(Err(SendError::Connect(e))) => return refuse(GatewayRefusal::connect_failed(&e)),
             Ok(Err(SendError::Upstream(e))) => {
                 tracing::debug!(error = %e, "the sandbox's answer failed");
                 return refuse(GatewayRefusal::UpstreamError);
@@ -292,23 +308,6 @@ impl Gateway {
 
     pub(crate) fn connection_guard(&self) -> Arc<ConnectionGuard> {
         ConnectionGuard::new(self.inner.metrics.clone())
-    }
-}
-
-/// Chooses the 5xx for a failed connect.
-fn classify(e: &ConnectError) -> GatewayRefusal {
-    match e {
-        ConnectError::NotListening(_) | ConnectError::Other(_) => GatewayRefusal::PortNotListening,
-        ConnectError::Timeout => GatewayRefusal::UpstreamTimeout,
-    }
-}
-
-/// The host a request is for: the authority of an absolute-form target (which RFC 9112 says
-/// overrides `Host`), else the `Host` header.
-fn request_host<B>(req: &Request<B>) -> Option<&str> {
-    match req.uri().authority() {
-        Some(a) => Some(a.as_str().rsplit('@').next().unwrap_or_default()),
-        None => req.headers().get(HOST)?.to_str().ok(),
     }
 }
 

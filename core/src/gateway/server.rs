@@ -15,8 +15,8 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
-use super::errors::GatewayRefusal;
-use super::io::{Activity, Tracked};
+use super::limits::{Activity, Tracked};
+use super::refusal::GatewayRefusal;
 use crate::error::{Error, Result};
 
 /// A running gateway. Closing it (or dropping it) stops it: [`GatewayHandle::shutdown`]

@@ -141,7 +141,7 @@ pub trait Store: Send + fmt::Debug {
     fn apply(&mut self, change: Change<'_>) -> Result<()>;
 }
 
-/// Which store a [`crate::Portway`] uses.
+/// Which store a `Portway` uses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum StoreConfig {
     /// In memory: gone when the process ends.

@@ -1,4 +1,6 @@
-//! The gateway's own answers: JSON for API clients, a small HTML page for browsers.
+//! The refusal phase: every failure of a request's path turned into its status and code
+//! ([`GatewayRefusal`], and [`GatewayRefusal::connect_failed`] for a failed connect), and
+//! the gateway's own answers, JSON for API clients and a small HTML page for browsers.
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue};
@@ -6,6 +8,7 @@ use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
 use super::Body;
+use crate::connect::ConnectError;
 
 /// Why the gateway answered a request itself instead of forwarding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +34,18 @@ pub enum GatewayRefusal {
 }
 
 impl GatewayRefusal {
+    /// The refusal for a connect to the sandbox that failed, HTTP or WebSocket alike: a
+    /// timeout is 504 `UPSTREAM_TIMEOUT`, anything else (nothing listening after the retry
+    /// window) 502 `PORT_NOT_LISTENING`.
+    pub(super) fn connect_failed(e: &ConnectError) -> GatewayRefusal {
+        match e {
+            ConnectError::NotListening(_) | ConnectError::Other(_) => {
+                GatewayRefusal::PortNotListening
+            }
+            ConnectError::Timeout => GatewayRefusal::UpstreamTimeout,
+        }
+    }
+
     /// The HTTP status.
     pub fn status(self) -> StatusCode {
         match self {

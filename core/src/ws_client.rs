@@ -1,4 +1,5 @@
-//! A WebSocket client connection from the host to a sandbox service (`ws_connect`).
+//! A WebSocket client connection from the host to a sandbox service (`ws_connect`); the
+//! gateway's WebSocket proxy is another thing, in `gateway/ws_proxy.rs`.
 //!
 //! A background task reads the socket, answers pings and queues messages; the connection
 //! object sends, receives and closes, from any number of tasks. Dropping the connection
@@ -32,7 +33,7 @@ const QUEUE: usize = 64;
 /// The longest close reason (a close frame's payload is at most 125 bytes).
 pub const MAX_CLOSE_REASON: usize = 123;
 
-/// Options of [`crate::Sandbox::ws_connect`].
+/// Options of `Sandbox::ws_connect`.
 ///
 /// ```
 /// let opts = portway::WsConnectOptions { path: "/ws?room=1".into(), ..Default::default() };

@@ -1,5 +1,7 @@
-//! Small pieces the gateway's connections share: activity tracking for idle timeouts, the
-//! open-connection guard, per-sandbox permits, and a body that holds a permit.
+//! The gateway's limits, and what holds them while a request lives: the admit phase
+//! ([`SandboxLimits::admit`], the per-sandbox limit behind `429 SANDBOX_CONNECTION_LIMIT`)
+//! and the permit it gives, a body that holds that permit, the open-connection guard, and
+//! the activity tracking behind the idle timeouts.
 
 use std::collections::HashMap;
 use std::io;
@@ -176,7 +178,7 @@ impl SandboxLimits {
     }
 
     /// A permit for one more request to `sandbox`, or `None` at the limit.
-    pub fn acquire(self: &Arc<Self>, sandbox: &Arc<str>) -> Option<SandboxPermit> {
+    pub fn admit(self: &Arc<Self>, sandbox: &Arc<str>) -> Option<SandboxPermit> {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let n = counts.entry(sandbox.clone()).or_insert(0);
         if *n >= self.max {

@@ -1,4 +1,5 @@
-//! WebSocket upgrades: the handshake goes to the sandbox as it came (Host rewritten like any
+//! The WebSocket proxy (not to be confused with the WebSocket *client* of
+//! `crate::ws_client`): the handshake goes to the sandbox as it came (Host rewritten like any
 //! request); after the sandbox's 101, the relay ([`super::relay`]) passes the frames both
 //! ways until either side closes, close codes and reasons intact, reading their headers to
 //! hold the size limits and cut off a peer that sends garbage without harming the other.
@@ -10,11 +11,11 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout};
 
-use super::errors::GatewayRefusal;
-use super::io::SandboxPermit;
+use super::limits::SandboxPermit;
+use super::refusal::GatewayRefusal;
 use super::relay::{RelayLimits, relay};
 use super::{Body, BoxError, Gateway, headers};
-use crate::connect::{ConnectError, connect};
+use crate::connect::connect;
 use crate::registry::Upstream;
 
 pub(super) async fn forward<B>(
@@ -49,10 +50,7 @@ where
     .await
     {
         Ok(s) => s,
-        Err(ConnectError::Timeout) => {
-            return GatewayRefusal::UpstreamTimeout.response(&client_headers);
-        }
-        Err(_) => return GatewayRefusal::PortNotListening.response(&client_headers),
+        Err(e) => return GatewayRefusal::connect_failed(&e).response(&client_headers),
     };
     let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
     {
