@@ -22,13 +22,14 @@ const LAYERS: &[&[&str]] = &[
     &["rules"],
     &["store"],
     &["registry"],
-    &["connect"],
+    &["connect", "runtime"],
     &["wait", "ws_client"],
     &["options"],
     &["gateway"],
     &["state"],
     &["sandbox"],
     &["portway"],
+    &["records"],
     &["lib"],
 ];
 
