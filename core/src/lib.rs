@@ -105,13 +105,13 @@ pub fn validate_sandbox_id(id: &str) -> Result<String> {
     Rules::default_ref().validate_sandbox_id(id)
 }
 
-/// Checks a custom token with the default rules (8 to 16 of `[a-z0-9_]`).
+/// Checks a custom token with the default rules (8 to 16 of `[a-z0-9_]`) and returns it.
 ///
 /// ```
-/// assert!(portway::validate_token("token_123").is_ok());
+/// assert_eq!(portway::validate_token("token_123").unwrap(), "token_123");
 /// assert!(portway::validate_token("tok").is_err());
 /// ```
-pub fn validate_token(token: &str) -> Result<()> {
+pub fn validate_token(token: &str) -> Result<String> {
     Rules::default_ref().validate_token(token)
 }
 

@@ -229,18 +229,21 @@ impl Rules {
         sandbox_id::is_lowercase_valid(id, &self.reserved_sandbox_ids)
     }
 
-    /// Checks a custom token: `min_token_length..=16` characters of `[a-z0-9_]`. The error
-    /// message never repeats the token, which is a secret.
+    /// Checks a custom token (`min_token_length..=16` characters of `[a-z0-9_]`) and returns
+    /// it, as the other checks return what they checked. The error message never repeats the
+    /// token, which is a secret.
     ///
     /// ```
     /// let rules = portway::Rules::default();
-    /// assert!(rules.validate_token("my_token_1").is_ok());
+    /// assert_eq!(rules.validate_token("my_token_1")?, "my_token_1");
     /// let err = rules.validate_token("short").unwrap_err();
     /// assert_eq!(err.code().as_str(), "INVALID_TOKEN_FORMAT");
     /// assert!(err.to_string().contains("8 to 16 characters"));
+    /// # Ok::<(), portway::Error>(())
     /// ```
-    pub fn validate_token(&self, token: &str) -> Result<()> {
-        token::validate_custom(token, self.min_token_length)
+    pub fn validate_token(&self, token: &str) -> Result<String> {
+        token::validate_custom(token, self.min_token_length)?;
+        Ok(token.to_owned())
     }
 
     /// Validates a host name for preview URLs: syntax, IP literals, and the custom-domain

@@ -242,7 +242,7 @@ fn tokens() {
         check(
             &ctx,
             &case["expect"],
-            got.map(|()| json!(token)),
+            got.map(|t| json!(t)),
             &mut Vars::default(),
         );
     }

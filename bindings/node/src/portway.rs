@@ -162,8 +162,7 @@ impl Portway {
     /// @throws {PortwayError} `INVALID_TOKEN_FORMAT`.
     #[napi]
     pub fn validate_token(&self, env: Env, token: String) -> Result<String> {
-        self.inner.rules().validate_token(&token).or_throw(&env)?;
-        Ok(token)
+        self.inner.rules().validate_token(&token).or_throw(&env)
     }
 
     /// Builds a preview URL with this Portway's rules (any host name: the domains are

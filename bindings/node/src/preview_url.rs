@@ -55,8 +55,7 @@ pub fn validate_sandbox_id(env: Env, id: String) -> Result<String> {
 /// @throws {PortwayError} `INVALID_TOKEN_FORMAT`; the message never repeats the token.
 #[napi]
 pub fn validate_token(env: Env, token: String) -> Result<String> {
-    DEFAULT_RULES.validate_token(&token).or_throw(&env)?;
-    Ok(token)
+    DEFAULT_RULES.validate_token(&token).or_throw(&env)
 }
 
 /// A new random token: 16 characters of `[a-z0-9]` from the OS's secure random source.

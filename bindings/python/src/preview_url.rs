@@ -72,8 +72,7 @@ pub fn validate_sandbox_id(sandbox_id: &str) -> PyResult<String> {
 /// 'token_123'
 #[pyfunction]
 pub fn validate_token(token: &str) -> PyResult<String> {
-    portway::validate_token(token).py_err()?;
-    Ok(token.to_owned())
+    portway::validate_token(token).py_err()
 }
 
 /// A new random token: 16 characters of `[a-z0-9]` from the OS's secure random source.

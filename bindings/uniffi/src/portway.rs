@@ -114,8 +114,7 @@ impl Portway {
 
     /// Checks a custom token with this Portway's rules and returns it.
     pub fn validate_token(&self, token: String) -> Result<String, PortwayError> {
-        self.inner.rules().validate_token(&token)?;
-        Ok(token)
+        Ok(self.inner.rules().validate_token(&token)?)
     }
 
     /// Builds a preview URL with this Portway's rules.

@@ -44,8 +44,7 @@ pub fn validate_sandbox_id(id: String) -> Result<String, PortwayError> {
 /// Checks a custom token with the default rules (8 to 16 of `[a-z0-9_]`) and returns it.
 #[uniffi::export]
 pub fn validate_token(token: String) -> Result<String, PortwayError> {
-    portway::validate_token(&token)?;
-    Ok(token)
+    Ok(portway::validate_token(&token)?)
 }
 
 /// A new token: 16 characters of `[a-z0-9]` from the OS's secure random generator.
