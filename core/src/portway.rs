@@ -135,39 +135,66 @@ impl PortwayBuilder {
     }
 }
 
-/// A [`Portway`]'s settings as a host gives them: every field optional, `None` keeps the
-/// default of [`PortwayBuilder`]. What the bindings build; [`PortwaySettings::build`] checks
-/// everything (`INVALID_CONFIG`, `INVALID_HOSTNAME`, `STORE_ERROR`).
+/// Calls `$callback!` with the table of a [`Portway`]'s settings, each as `/// doc`
+/// `name: Type;`. [`PortwaySettings`] is built from it, and so are the bindings' constructors,
+/// so a setting added here reaches every language (or fails to build there).
 ///
 /// ```
-/// let portway = portway::PortwaySettings {
-///     domains: Some(vec!["example.com".into()]),
-///     min_token_length: Some(12),
-///     ..Default::default()
+/// macro_rules! names {
+///     ($($(#[doc = $doc:literal])* $name:ident: $ty:ty;)*) => { [$(stringify!($name)),*] };
 /// }
-/// .build()?;
-/// assert_eq!(portway.rules().min_token_length(), 12);
-/// # Ok::<(), portway::Error>(())
+/// assert_eq!(portway::portway_settings!(names)[0], "domains");
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PortwaySettings {
-    /// The preview domains (default `["localhost"]`).
-    pub domains: Option<Vec<String>>,
-    /// `":memory:"` (default) or the path of an SQLite file.
-    pub store: Option<String>,
-    /// Ports that can never be exposed (default `[3000]`).
-    pub reserved_ports: Option<Vec<i64>>,
-    /// Sandbox ids that are refused (default `www api admin root system cloudflare workers`).
-    pub reserved_sandbox_ids: Option<Vec<String>>,
-    /// Host-name suffixes that need a custom domain (default `["workers.dev"]`).
-    pub custom_domain_suffixes: Option<Vec<String>>,
-    /// Lowercase uppercase sandbox ids instead of refusing them (default off).
-    pub normalize_id: Option<bool>,
-    /// The shortest custom token accepted, 1..=16 (default 8).
-    pub min_token_length: Option<i64>,
-    /// The gateway's settings (default: [`GatewayConfig::default`]).
-    pub gateway: Option<GatewayConfig>,
+#[macro_export]
+macro_rules! portway_settings {
+    ($callback:ident) => {
+        $callback! {
+            /// The preview domains (default `["localhost"]`).
+            domains: Vec<String>;
+            /// `":memory:"` (default) or the path of an SQLite file.
+            store: String;
+            /// Ports that can never be exposed (default `[3000]`).
+            reserved_ports: Vec<i64>;
+            /// Sandbox ids that are refused (default `www api admin root system cloudflare
+            /// workers`).
+            reserved_sandbox_ids: Vec<String>;
+            /// Host-name suffixes that need a custom domain (default `["workers.dev"]`).
+            custom_domain_suffixes: Vec<String>;
+            /// Lowercase uppercase sandbox ids instead of refusing them (default off).
+            normalize_id: bool;
+            /// The shortest custom token accepted, 1..=16 (default 8).
+            min_token_length: i64;
+            /// The gateway's settings (default: the gateway's defaults).
+            gateway: GatewayConfig;
+        }
+    };
 }
+
+macro_rules! define_portway_settings {
+    ($($(#[doc = $doc:literal])* $name:ident: $ty:ty;)*) => {
+        /// A [`Portway`]'s settings as a host gives them (the [`portway_settings!`] table):
+        /// every field optional, `None` keeps the default of [`PortwayBuilder`]. What the
+        /// bindings build; [`PortwaySettings::build`] checks everything (`INVALID_CONFIG`,
+        /// `INVALID_HOSTNAME`, `STORE_ERROR`).
+        ///
+        /// ```
+        /// let portway = portway::PortwaySettings {
+        ///     domains: Some(vec!["example.com".into()]),
+        ///     min_token_length: Some(12),
+        ///     ..Default::default()
+        /// }
+        /// .build()?;
+        /// assert_eq!(portway.rules().min_token_length(), 12);
+        /// # Ok::<(), portway::Error>(())
+        /// ```
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct PortwaySettings {
+            $($(#[doc = $doc])* pub $name: Option<$ty>,)*
+        }
+    };
+}
+
+portway_settings!(define_portway_settings);
 
 impl PortwaySettings {
     /// Checks the settings, opens the store and loads what it holds.

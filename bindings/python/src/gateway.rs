@@ -6,7 +6,6 @@ use std::time::Duration;
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use pyo3_async_runtimes::tokio::future_into_py;
 
 use crate::Awaitable;
 use crate::convert;
@@ -138,10 +137,11 @@ impl GatewayHandle {
     /// closes the rest. Closing again is harmless. Awaitable.
     fn close<'py>(&self, py: Python<'py>) -> Awaitable<'py> {
         let handle = self.inner.clone();
-        future_into_py(py, async move {
+        let closing = async move {
             handle.close().await;
             Ok(Nothing)
-        })
+        };
+        crate::awaitable(py, Ok(closing))
     }
 
     /// Like `close()`, waiting at most `deadline` seconds for in-flight work. Awaitable.

@@ -1,9 +1,10 @@
-//! `portway._native`: the PyO3 facade over the `portway` crate. One file per core concept,
-//! no logic of its own: conversions between Python values and the core's types.
-//!
-//! Everything that does I/O runs on the core's shared multi-thread tokio runtime,
-//! and reaches Python as an asyncio awaitable (cancelling it drops the Rust future).
+//! `portway._native`: the PyO3 facade over the `portway` crate. One file per core concept
+//! (portway, sandbox, gateway, websocket, preview_url, records, errors) converting between
+//! Python values and the core's types; the defaults, checks and rules are the core's.
+//! `awaitable.rs` is what only Python needs: everything that does I/O runs on the core's
+//! shared multi-thread tokio runtime and reaches Python as an asyncio awaitable.
 
+mod awaitable;
 mod convert;
 mod errors;
 mod gateway;
@@ -13,27 +14,10 @@ mod records;
 mod sandbox;
 mod websocket;
 
-use std::future::Future;
-
 use pyo3::prelude::*;
 
+pub(crate) use crate::awaitable::{Awaitable, awaitable};
 use crate::errors::IntoPyResult;
-
-/// What an async method returns: an asyncio awaitable.
-pub(crate) type Awaitable<'py> = PyResult<Bound<'py, PyAny>>;
-
-/// Runs a prepared future on the runtime as an asyncio awaitable. An argument found invalid
-/// while preparing is raised by the awaitable too, as a coroutine would raise it.
-pub(crate) fn awaitable<'py, F, T>(py: Python<'py>, prepared: PyResult<F>) -> Awaitable<'py>
-where
-    F: Future<Output = PyResult<T>> + Send + 'static,
-    T: for<'a> IntoPyObject<'a> + Send + 'static,
-{
-    match prepared {
-        Ok(fut) => pyo3_async_runtimes::tokio::future_into_py(py, fut),
-        Err(err) => pyo3_async_runtimes::tokio::future_into_py(py, async move { Err::<T, _>(err) }),
-    }
-}
 
 /// Portway: preview URLs, exposed ports and an HTTP/WebSocket gateway for sandboxes.
 #[pymodule]

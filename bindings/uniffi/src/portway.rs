@@ -13,48 +13,59 @@ pub struct Portway {
     inner: portway::Portway,
 }
 
+/// A setting as Swift gives it, converted to the core's (the gateway's record is checked).
+trait IntoCore {
+    type Core;
+    fn into_core(self) -> Result<Self::Core, PortwayError>;
+}
+
+macro_rules! as_is_in_swift {
+    ($($ty:ty),*) => {
+        $(impl IntoCore for $ty {
+            type Core = $ty;
+            fn into_core(self) -> Result<$ty, PortwayError> {
+                Ok(self)
+            }
+        })*
+    };
+}
+
+as_is_in_swift!(Vec<String>, String, Vec<i64>, bool, i64);
+
+impl IntoCore for GatewayConfig {
+    type Core = portway::GatewayConfig;
+    fn into_core(self) -> Result<portway::GatewayConfig, PortwayError> {
+        self.to_core()
+    }
+}
+
+/// The constructor from the core's table ([`portway::portway_settings!`]): one optional
+/// argument per setting.
+macro_rules! swift_portway_constructor {
+    ($($(#[doc = $doc:literal])* $name:ident: $ty:ty;)*) => {
+        #[uniffi::export]
+        impl Portway {
+            /// Checks the configuration and opens the store (`":memory:"`, or an SQLite file
+            /// path, created if missing). `nil` keeps a default: domains `["localhost"]`,
+            /// reserved ports `[3000]`, reserved ids `www api admin root system cloudflare
+            /// workers`, custom-domain suffixes `["workers.dev"]`, minimum custom-token length
+            /// 8, the gateway's defaults.
+            #[uniffi::constructor(default($($name = None),*))]
+            #[allow(clippy::too_many_arguments)] // the foreign side names every argument
+            pub fn new($($name: Option<$ty>),*) -> Result<Arc<Portway>, PortwayError> {
+                let settings = portway::PortwaySettings {
+                    $($name: $name.map(IntoCore::into_core).transpose()?,)*
+                };
+                Ok(Arc::new(Portway { inner: settings.build()? }))
+            }
+        }
+    };
+}
+
+portway::portway_settings!(swift_portway_constructor);
+
 #[uniffi::export]
 impl Portway {
-    /// Checks the configuration and opens the store (`":memory:"`, or an SQLite file path,
-    /// created if missing). `nil` keeps a default: domains `["localhost"]`, reserved ports
-    /// `[3000]`, reserved ids `www api admin root system cloudflare workers`, custom-domain
-    /// suffixes `["workers.dev"]`, minimum custom-token length 8, the gateway's defaults.
-    #[uniffi::constructor(default(
-        domains = None,
-        store = None,
-        reserved_ports = None,
-        reserved_sandbox_ids = None,
-        custom_domain_suffixes = None,
-        normalize_id = None,
-        min_token_length = None,
-        gateway = None
-    ))]
-    #[allow(clippy::too_many_arguments)] // the foreign side names every argument
-    pub fn new(
-        domains: Option<Vec<String>>,
-        store: Option<String>,
-        reserved_ports: Option<Vec<i64>>,
-        reserved_sandbox_ids: Option<Vec<String>>,
-        custom_domain_suffixes: Option<Vec<String>>,
-        normalize_id: Option<bool>,
-        min_token_length: Option<i64>,
-        gateway: Option<GatewayConfig>,
-    ) -> Result<Arc<Portway>, PortwayError> {
-        let settings = portway::PortwaySettings {
-            domains,
-            store,
-            reserved_ports,
-            reserved_sandbox_ids,
-            custom_domain_suffixes,
-            normalize_id,
-            min_token_length,
-            gateway: gateway.map(|g| g.to_core()).transpose()?,
-        };
-        Ok(Arc::new(Portway {
-            inner: settings.build()?,
-        }))
-    }
-
     /// A handle on a sandbox whose services listen at `upstream_host`. Validates the id
     /// (lowercased when `normalizeId` is on) and the host; stores nothing until a write.
     #[uniffi::method(default(upstream_host = None))]
