@@ -406,32 +406,29 @@ export declare class WebSocketMessages {
  */
 export declare function errorCodes(): ErrorCode[]
 
-/**
- * What `exposePort` returns: Cloudflare's `{ port, url, name }`, plus `exposedAt`, the same
- * URL again under the name Cloudflare's SDK examples read.
- */
+/** What exposing a port gives: the port, its preview URL and its name. */
 export interface ExposedPort {
   /** The port. */
   port: number
   /** Its preview URL, such as `https://8080-my-box-k3j5h2m9x7q1w4e8.example.com/`. */
   url: string
-  /** Its name, or `null` when it has none. */
+  /** Its name, if it has one. */
   name: string | null
   /** The preview URL again (what Cloudflare's SDK calls `exposedAt`). */
   exposedAt: string
 }
 
-/** One entry of `getExposedPorts`. */
+/** One entry of the exposed ports: port, URL, name, and whether it is served now. */
 export interface ExposedPortInfo {
   /** The port. */
   port: number
   /** Its preview URL. */
   url: string
-  /** Its name, or `null` when it has none. */
+  /** Its name, if it has one. */
   name: string | null
   /**
-   * `'active'` while the sandbox runs, `'inactive'` while it is stopped (its URL then
-   * answers 410).
+   * `active` while the sandbox runs, `inactive` while it is stopped (its URL
+   * then answers 410).
    */
   status: 'active' | 'inactive'
 }
@@ -502,19 +499,19 @@ export interface PortwayOptions {
 }
 
 /**
- * What the gateway does with a request for a host: `kind` is `'not_preview'` (not a preview
- * host of this Portway: 404 `NOT_FOUND`), `'denied'` (unknown sandbox, port or token: 404
- * `INVALID_TOKEN`), `'stale'` (the right token of a stopped sandbox: 410) or `'upstream'`
- * (forwarded to `upstreamHost:port`).
+ * What the gateway does with a request for a host: `not_preview` (not a preview
+ * host: 404 `NOT_FOUND`), `denied` (unknown sandbox, port or token: 404
+ * `INVALID_TOKEN`), `stale` (the right token of a stopped sandbox: 410) or
+ * `upstream` (forwarded to `upstream_host:port`).
  */
 export interface Resolution {
-  /** What the gateway does. */
+  /** `not_preview`, `denied`, `stale` or `upstream`. */
   kind: 'not_preview' | 'denied' | 'stale' | 'upstream'
-  /** The sandbox, for `'stale'` and `'upstream'`. */
+  /** The sandbox (stale and upstream). */
   sandboxId?: string
-  /** The port, for `'stale'` and `'upstream'`. */
+  /** The port (stale and upstream). */
   port?: number
-  /** The host the request is forwarded to, for `'upstream'`. */
+  /** The host the request is forwarded to (upstream). */
   upstreamHost?: string
 }
 
@@ -528,13 +525,13 @@ export interface Route {
   token: string
 }
 
-/** A sandbox as stored. */
+/** A sandbox as the registry knows it. */
 export interface SandboxInfo {
   /** The sandbox id. */
   id: string
   /** The host its services listen on. */
   upstreamHost: string
-  /** `'running'` (its URLs are served) or `'stopped'` (they answer 410). */
+  /** `running` (its URLs are served) or `stopped` (they answer 410). */
   status: 'running' | 'stopped'
   /** How many ports it has exposed. */
   exposedPorts: number

@@ -4,7 +4,9 @@
 //! host types (a Python class, a JavaScript object, a Swift struct) and their `From`
 //! conversions, so a field added here reaches every language, or fails to build there.
 
-/// Calls `$callback!` with the table of returned records.
+/// Calls `$callback!` with the table of returned records. The docs are written as
+/// `#[doc = "..."]` so that they reach the callback as plain string literals (a `///` comment
+/// passed through a macro becomes a raw string, which napi-rs's typings generator misreads).
 ///
 /// Each entry is `Record(value: CoreType) { field: Type [= None] => expression, ... }`: the
 /// expression reads the field from `value`; `= None` marks a field a host constructor may
@@ -26,59 +28,59 @@
 macro_rules! records {
     ($callback:ident) => {
         $callback! {
-            /// Where a preview host points: a port of a sandbox and the token that guards it.
+            #[doc = " Where a preview host points: a port of a sandbox and the token that guards it."]
             Route(r: $crate::Route) {
-                /// The exposed port.
+                #[doc = " The exposed port."]
                 port: u16 => r.port,
-                /// The sandbox id.
+                #[doc = " The sandbox id."]
                 sandbox_id: String => r.sandbox_id,
-                /// The token of the exposed port.
+                #[doc = " The token of the exposed port."]
                 token: String => r.token,
             }
-            /// What exposing a port gives: the port, its preview URL and its name.
+            #[doc = " What exposing a port gives: the port, its preview URL and its name."]
             ExposedPort(e: $crate::ExposedPort) {
-                /// The port.
+                #[doc = " The port."]
                 port: u16 => e.port,
-                /// Its preview URL, such as `https://8080-my-box-k3j5h2m9x7q1w4e8.example.com/`.
+                #[doc = " Its preview URL, such as `https://8080-my-box-k3j5h2m9x7q1w4e8.example.com/`."]
                 url: String => e.url,
-                /// Its name, if it has one.
+                #[doc = " Its name, if it has one."]
                 name: Option<String> = None => e.name,
             }
-            /// One entry of the exposed ports: port, URL, name, and whether it is served now.
+            #[doc = " One entry of the exposed ports: port, URL, name, and whether it is served now."]
             ExposedPortInfo(e: $crate::ExposedPortInfo) {
-                /// The port.
+                #[doc = " The port."]
                 port: u16 => e.port,
-                /// Its preview URL.
+                #[doc = " Its preview URL."]
                 url: String => e.url,
-                /// Its name, if it has one.
+                #[doc = " Its name, if it has one."]
                 name: Option<String> => e.name,
-                /// `active` while the sandbox runs, `inactive` while it is stopped (its URL
-                /// then answers 410).
+                #[doc = " `active` while the sandbox runs, `inactive` while it is stopped (its URL"]
+                #[doc = " then answers 410)."]
                 status: PortStatus => e.status,
             }
-            /// A sandbox as the registry knows it.
+            #[doc = " A sandbox as the registry knows it."]
             SandboxInfo(s: $crate::SandboxInfo) {
-                /// The sandbox id.
+                #[doc = " The sandbox id."]
                 id: String => s.id,
-                /// The host its services listen on.
+                #[doc = " The host its services listen on."]
                 upstream_host: String => s.upstream_host,
-                /// `running` (its URLs are served) or `stopped` (they answer 410).
+                #[doc = " `running` (its URLs are served) or `stopped` (they answer 410)."]
                 status: SandboxStatus => s.status,
-                /// How many ports it has exposed.
+                #[doc = " How many ports it has exposed."]
                 exposed_ports: usize => s.exposed_ports,
             }
-            /// What the gateway does with a request for a host: `not_preview` (not a preview
-            /// host: 404 `NOT_FOUND`), `denied` (unknown sandbox, port or token: 404
-            /// `INVALID_TOKEN`), `stale` (the right token of a stopped sandbox: 410) or
-            /// `upstream` (forwarded to `upstream_host:port`).
+            #[doc = " What the gateway does with a request for a host: `not_preview` (not a preview"]
+            #[doc = " host: 404 `NOT_FOUND`), `denied` (unknown sandbox, port or token: 404"]
+            #[doc = " `INVALID_TOKEN`), `stale` (the right token of a stopped sandbox: 410) or"]
+            #[doc = " `upstream` (forwarded to `upstream_host:port`)."]
             Resolution(r: $crate::Resolution) {
-                /// `not_preview`, `denied`, `stale` or `upstream`.
+                #[doc = " `not_preview`, `denied`, `stale` or `upstream`."]
                 kind: ResolutionKind => r.kind(),
-                /// The sandbox (stale and upstream).
+                #[doc = " The sandbox (stale and upstream)."]
                 sandbox_id: Option<String> = None => r.sandbox_id().map(str::to_owned),
-                /// The port (stale and upstream).
+                #[doc = " The port (stale and upstream)."]
                 port: Option<u16> = None => r.port(),
-                /// The host the request is forwarded to (upstream).
+                #[doc = " The host the request is forwarded to (upstream)."]
                 upstream_host: Option<String> = None => r.upstream_host().map(str::to_owned),
             }
         }

@@ -7,26 +7,27 @@ use napi_derive::napi;
 
 /// JavaScript objects from the core's record table. Each record's fields are walked one by
 /// one (`@field`), each giving its declaration and its conversion; the last rule writes the
-/// object type and its `From` conversion.
+/// object type and its `From` conversion. A record's napi options and extra fields come first
+/// (`[[options] [fields]]`).
 macro_rules! node_records {
     () => {};
     ($(#[doc = $doc:literal])* ExposedPort($value:ident: $core:ty) { $($fields:tt)* } $($rest:tt)*) => {
-        node_records!(@field [ExposedPort $value $core] [$(#[doc = $doc])*] [use_nullable = true]
-            [
-                /// The preview URL again (what Cloudflare's SDK calls `exposedAt`).
+        node_records!(@field [ExposedPort $value $core] [$(#[doc = $doc])*]
+            [[use_nullable = true] [
+                #[doc = " The preview URL again (what Cloudflare's SDK calls `exposedAt`)."]
                 pub exposed_at: String,
-            ]
-            [exposed_at: $value.url.clone(),]
+            ]]
+            [] [exposed_at: $value.url.clone(),]
             $($fields)*);
         node_records!($($rest)*);
     };
     ($(#[doc = $doc:literal])* ExposedPortInfo($value:ident: $core:ty) { $($fields:tt)* } $($rest:tt)*) => {
-        node_records!(@field [ExposedPortInfo $value $core] [$(#[doc = $doc])*] [use_nullable = true]
-            [] [] $($fields)*);
+        node_records!(@field [ExposedPortInfo $value $core] [$(#[doc = $doc])*]
+            [[use_nullable = true] []] [] [] $($fields)*);
         node_records!($($rest)*);
     };
     ($(#[doc = $doc:literal])* $record:ident($value:ident: $core:ty) { $($fields:tt)* } $($rest:tt)*) => {
-        node_records!(@field [$record $value $core] [$(#[doc = $doc])*] [] [] [] $($fields)*);
+        node_records!(@field [$record $value $core] [$(#[doc = $doc])*] [[] []] [] [] $($fields)*);
         node_records!($($rest)*);
     };
     // A status or kind is a string, typed as the union of its names.
@@ -60,11 +61,13 @@ macro_rules! node_records {
             [$($conv)* $field: $read,]
             $($rest)*);
     };
-    (@field [$record:ident $value:ident $core:ty] [$($doc:tt)*] [$($opts:tt)*] [$($def:tt)*] [$($conv:tt)*]) => {
+    (@field [$record:ident $value:ident $core:ty] [$($doc:tt)*] [[$($opts:tt)*] [$($extra:tt)*]]
+        [$($def:tt)*] [$($conv:tt)*]) => {
         $($doc)*
         #[napi(object, object_from_js = false, $($opts)*)]
         pub struct $record {
             $($def)*
+            $($extra)*
         }
 
         impl From<$core> for $record {
