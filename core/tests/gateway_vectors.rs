@@ -59,6 +59,18 @@ fn portway_for(case: &Value) -> Portway {
     if let Some(p) = config.get("reserved_ports") {
         b = b.reserved_ports(p.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()));
     }
+    if let Some(ids) = config.get("reserved_sandbox_ids") {
+        b = b.reserved_sandbox_ids(strings(ids));
+    }
+    if let Some(s) = config.get("custom_domain_suffixes") {
+        b = b.custom_domain_suffixes(strings(s));
+    }
+    if let Some(n) = config.get("normalize_id") {
+        b = b.normalize_id(n.as_bool().unwrap());
+    }
+    if let Some(n) = config.get("min_token_length") {
+        b = b.min_token_length(n.as_i64().unwrap());
+    }
     let mut opts = GatewayOptions::default();
     for (name, value) in case["gateway"].as_object().into_iter().flatten() {
         let value = match value {
@@ -325,8 +337,73 @@ fn check(ctx: &str, expect: &Value, reply: &Reply, vars: &Vars) {
     }
 }
 
+/// Fails on a key the format does not have (a misspelt expectation would check nothing).
+fn known_keys(ctx: &str, v: &Value, what: &str, keys: &[&str]) {
+    for key in v.as_object().into_iter().flatten().map(|(k, _)| k) {
+        assert!(
+            keys.contains(&key.as_str()),
+            "{ctx}: unknown {what} key {key:?}"
+        );
+    }
+}
+
+fn check_format(ctx: &str, case: &Value) {
+    known_keys(
+        ctx,
+        case,
+        "case",
+        &[
+            "name",
+            "config",
+            "gateway",
+            "sandboxes",
+            "request",
+            "expect",
+        ],
+    );
+    let config_keys = [
+        "domains",
+        "reserved_ports",
+        "reserved_sandbox_ids",
+        "custom_domain_suffixes",
+        "normalize_id",
+        "min_token_length",
+    ];
+    known_keys(ctx, &case["config"], "config", &config_keys);
+    for sb in case["sandboxes"].as_array().into_iter().flatten() {
+        known_keys(ctx, sb, "sandbox", &["id", "status", "ports"]);
+        for p in sb["ports"].as_array().into_iter().flatten() {
+            known_keys(ctx, p, "port", &["port", "token"]);
+        }
+    }
+    let request = ["method", "target", "host", "headers", "body"];
+    known_keys(ctx, &case["request"], "request", &request);
+    let expect = [
+        "status",
+        "code",
+        "message",
+        "headers",
+        "headers_absent",
+        "body",
+        "body_contains",
+        "body_len",
+        "sandbox",
+    ];
+    known_keys(ctx, &case["expect"], "expect", &expect);
+    let sandbox = [
+        "method",
+        "path",
+        "body",
+        "headers",
+        "headers_absent",
+        "header_list",
+    ];
+    known_keys(ctx, &case["expect"]["sandbox"], "expect.sandbox", &sandbox);
+}
+
 async fn run(case: &Value, fixture: u16, closed: u16) {
     let ctx = format!("gateway.json {}", case["name"].as_str().unwrap_or("?"));
+    check_format(&ctx, case);
     let portway = portway_for(case);
     let gateway = portway.serve("127.0.0.1:0").await.unwrap();
     let vars = Vars {

@@ -28,9 +28,14 @@ final class GatewayVectorTests: XCTestCase {
     private func run(_ testCase: JSON, fixture: UInt16, _ context: String) async throws {
         let config = testCase["config"] ?? .object([:])
         let domains = config["domains"]?.array?.compactMap(\.string)
+        func strings(_ key: String) -> [String]? { config[key]?.array?.compactMap(\.string) }
         let portway = try Portway(
             domains: domains, store: ":memory:",
             reservedPorts: config["reserved_ports"]?.array?.compactMap(\.int),
+            reservedSandboxIds: strings("reserved_sandbox_ids"),
+            customDomainSuffixes: strings("custom_domain_suffixes"),
+            normalizeId: config["normalize_id"]?.bool ?? false,
+            minTokenLength: config["min_token_length"]?.int,
             gateway: try gatewayConfig(testCase["gateway"]?.object ?? [:]))
         let gateway = try await portway.serve(listen: "127.0.0.1:0")
         let vars = GatewayVars(fixture: fixture, closed: try unusedPort(), gateway: gateway.port)
