@@ -2,9 +2,10 @@
 # The Node package's whole check (`make test-node`), from a fresh clone: installs the pinned
 # dev dependencies, builds the addon with the napi CLI, checks that the committed generated
 # files (binding.js, index.d.ts) are what the build generates, type-checks the public API
-# with tsc --strict, runs node --test, then installs the package as a user gets it (npm pack,
-# the tarball into a new project) and uses it there through require, import and the README's
-# TypeScript example.
+# with tsc --strict, builds the fixture service of the gateway vectors (tests/fixture), runs
+# node --test, then installs the package as a user gets it (npm pack, the tarball into a new
+# project) and uses it there through require, import and the README's TypeScript example.
+# Cargo's output goes where cargo puts it ($CARGO_TARGET_DIR, else target/).
 #
 # NODE_TEST_FRESH_CLONE=1 also clones the repository's HEAD and runs `npm install <clone>/node`
 # in a new project: the install script builds the addon from source (a few minutes more).
@@ -32,6 +33,11 @@ fi
 
 step "tsc --noEmit --strict"
 npx tsc --noEmit --strict -p tsconfig.json
+
+step "the fixture service of the gateway vectors (tests/fixture, debug)"
+cargo build --locked -q -p portway-fixture
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked | node -e "process.stdout.write(JSON.parse(require('fs').readFileSync(0, 'utf8')).target_directory)")
+export PORTWAY_FIXTURE=$target_dir/debug/portway-fixture
 
 step "node --test"
 node --test test/*.test.js

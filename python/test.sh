@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Python package and tests it: ruff, mypy's stubtest (the stubs against the real
 # module), and pytest (conformance vectors, a real gateway in front of real services, every
-# error code, API parity, the wheel in a fresh venv). Works on a fresh machine: it makes
-# python/.venv and installs what it needs there.
+# error code, API parity, the wheel in a fresh venv, every case of tests/vectors/gateway.json
+# against the fixture service, which it builds). Works on a fresh machine: it makes
+# python/.venv and installs what it needs there. Cargo's output goes where cargo puts it
+# ($CARGO_TARGET_DIR, else target/).
 #
 #   python/test.sh             build a release wheel (what pip install gives users) and test
 #   python/test.sh -k gateway  extra arguments go to pytest
@@ -38,6 +40,12 @@ venv_python=$PWD/$VENV/bin/python
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 (cd "$scratch" && "$venv_python" -m mypy.stubtest portway._native --concise)
+
+step "the fixture service of the gateway vectors (tests/fixture, debug)"
+cargo build --locked -q -p portway-fixture
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+    "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+export PORTWAY_FIXTURE=$target_dir/debug/portway-fixture
 
 step "pytest"
 PORTWAY_WHEEL=$PWD/$wheel "$VENV/bin/python" -m pytest -q "$@"

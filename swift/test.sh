@@ -5,15 +5,18 @@
 #      unstripped) and the workspace's uniffi-bindgen, generates the bindings from that
 #      library and fails if the committed ones are stale (swift/generate.sh --check;
 #      PORTWAY_SWIFT_REGENERATE=1 rewrites them instead);
-#   2. runs `swift test` (XCTest: every conformance vector, a real gateway and service,
-#      WebSockets, every error code, the parity list) through scripts/swift.sh, which
-#      provisions Swift 6 in a Debian trixie root when swift is not on the PATH;
+#   2. builds the fixture service (tests/fixture, the sandbox service of the tests) and runs
+#      `swift test` (XCTest: every conformance vector, gateway.json's among them, a real
+#      gateway and service, WebSockets, every error code, the parity list) through
+#      scripts/swift.sh, which provisions Swift 6 in a Debian trixie root when swift is not on
+#      the PATH;
 #   3. checks the package as a user gets it: installs the library and its portway.pc into a
 #      temporary prefix (swift/install.sh), then builds and runs a throwaway package in /tmp
 #      that depends on this one by path (SwiftPM refuses unsafe flags in dependencies, so this
 #      also checks that the package needs none).
 #
-# Installs nothing outside target/, .build/ and /tmp. Set PORTWAY_SWIFT_SKIP_CONSUMER=1 to
+# Installs nothing outside cargo's target directory ($CARGO_TARGET_DIR, else target/), .build/
+# and /tmp. Set PORTWAY_SWIFT_SKIP_CONSUMER=1 to
 # skip step 3.
 set -euo pipefail
 
@@ -40,6 +43,18 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 [[ "$(uname -s)" == Darwin ]] && export DYLD_LIBRARY_PATH=$libdir${DYLD_LIBRARY_PATH:+:$DYLD_LIBRARY_PATH}
 log "library and bindings ready ($((SECONDS - started)) s)"
+
+# The fixture service of the gateway vectors (tests/fixture): the sandbox service of the tests.
+cargo build --locked -q -p portway-fixture
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+export PORTWAY_FIXTURE=$target_dir/debug/portway-fixture
+# A target directory outside the repository ($CARGO_TARGET_DIR) is bound into the Swift root
+# too (the library and the fixture live there).
+case "$target_dir/" in
+"$repo"/*) ;;
+*) export PORTWAY_SWIFT_BIND=$target_dir${PORTWAY_SWIFT_BIND:+:$PORTWAY_SWIFT_BIND} ;;
+esac
 
 # 2. The tests.
 set +e

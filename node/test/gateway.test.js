@@ -2,11 +2,12 @@
 // A real gateway in front of real Node services: an `http` server and a `ws` echo server.
 // HTTP goes through it with `fetch` (the preview URL exactly as exposePort returned it;
 // `*.localhost` is resolved to the loopback address, as browsers do under RFC 6761) and with
-// http.request carrying the preview Host; WebSockets with the `ws` client.
+// http.request carrying the preview Host; WebSockets with the `ws` client. What the gateway
+// does to each request (forwarding headers, pass-through, every refusal) is the cases of
+// tests/vectors/gateway.json, run by vectors.test.js.
 
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
-const net = require('node:net')
 const { describe, it, before, after } = require('node:test')
 const { Agent } = require('undici')
 const { WebSocket: WsClient } = require('ws')
@@ -57,13 +58,7 @@ describe('gateway in front of Node services', () => {
   before(async () => {
     web = await startHttp((req, res) => {
       const url = new URL(req.url, 'http://x')
-      if (url.pathname === '/cookies') {
-        res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; HttpOnly'])
-        res.end('cookies')
-      } else if (url.pathname === '/redirect') {
-        res.writeHead(302, { location: '/elsewhere' })
-        res.end()
-      } else if (url.pathname === '/upload') {
+      if (url.pathname === '/upload') {
         const hash = crypto.createHash('sha256')
         let size = 0
         req.on('data', (c) => {
@@ -99,31 +94,19 @@ describe('gateway in front of Node services', () => {
     await localhostAgent.close()
   })
 
-  it('serves the preview URL with fetch: method, path, query, forwarding headers', async () => {
+  it('serves the preview URL with fetch, exactly as exposePort returned it', async () => {
     assert.equal(new URL(webUrl).port, String(gateway.port))
     const res = await fetchPreview(new URL('/echo?x=1&y=two', webUrl))
     assert.equal(res.status, 200)
     const seen = await res.json()
-    assert.equal(seen.method, 'GET')
     assert.equal(seen.url, '/echo?x=1&y=two')
-    assert.equal(seen.headers.host, `localhost:${web.port}`, 'Host rewritten for the dev server')
     assert.equal(seen.headers['x-forwarded-host'], hostOf(webUrl))
-    assert.equal(seen.headers['x-forwarded-proto'], 'http')
-    assert.match(seen.headers['x-forwarded-for'], /127\.0\.0\.1/)
   })
 
   it('streams a request body through and the response back', async () => {
     const body = crypto.randomBytes(3 << 20)
     const res = await fetchPreview(new URL('/upload', webUrl), { method: 'POST', body })
     assert.deepEqual(await res.json(), { size: body.length, sha256: crypto.createHash('sha256').update(body).digest('hex') })
-  })
-
-  it('passes responses through as they are: every Set-Cookie, redirects', async () => {
-    const cookies = await fetchPreview(new URL('/cookies', webUrl))
-    assert.deepEqual(cookies.headers.getSetCookie(), ['a=1; Path=/', 'b=2; HttpOnly'])
-    const redirect = await fetchPreview(new URL('/redirect', webUrl), { redirect: 'manual' })
-    assert.equal(redirect.status, 302)
-    assert.equal(redirect.headers.get('location'), '/elsewhere')
   })
 
   it('flushes server-sent events as they come', async () => {
@@ -142,39 +125,6 @@ describe('gateway in front of Node services', () => {
     const res = await request(gateway.localAddr, hostOf(webUrl), { path: '/plain' })
     assert.equal(res.status, 200)
     assert.equal(JSON.parse(res.body).url, '/plain')
-  })
-
-  it('refuses what it must: 404 NOT_FOUND, 404 INVALID_TOKEN, 410 STALE, 502 PORT_NOT_LISTENING', async () => {
-    const notPreview = await request(gateway.localAddr, 'example.com')
-    assert.equal(notPreview.status, 404)
-    assert.deepEqual(JSON.parse(notPreview.body), { error: 'Not found', code: 'NOT_FOUND' })
-
-    const wrongToken = await request(gateway.localAddr, `${web.port}-node-box-wrongtoken.localhost`)
-    assert.equal(wrongToken.status, 404)
-    assert.equal(JSON.parse(wrongToken.body).code, 'INVALID_TOKEN')
-
-    const html = await request(gateway.localAddr, 'example.com', { headers: { accept: 'text/html' } })
-    assert.match(html.headers['content-type'], /text\/html/)
-
-    const other = pw.sandbox('other-box')
-    const { url } = await other.exposePort(web.port, { hostname: 'localhost' })
-    await other.markStopped()
-    const stale = await request(gateway.localAddr, hostOf(url))
-    assert.equal(stale.status, 410)
-    assert.equal(JSON.parse(stale.body).code, 'STALE_PREVIEW_URL')
-    await other.markRunning()
-    assert.equal((await request(gateway.localAddr, hostOf(url))).status, 200)
-    await other.destroy()
-    assert.equal((await request(gateway.localAddr, hostOf(url))).status, 404)
-
-    const probe = net.createServer()
-    await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve))
-    const idle = probe.address().port
-    await new Promise((resolve) => probe.close(resolve))
-    const dead = await other.exposePort(idle, { hostname: 'localhost' })
-    const down = await request(gateway.localAddr, hostOf(dead.url))
-    assert.equal(down.status, 502)
-    assert.equal(JSON.parse(down.body).code, 'PORT_NOT_LISTENING')
   })
 
   it('relays WebSockets for the ws client: text, binary, close codes both ways', async () => {
@@ -198,11 +148,8 @@ describe('gateway in front of Node services', () => {
     assert.deepEqual(await gone2, { code: 4001, reason: 'server bye' })
   })
 
-  it('refuses a WebSocket handshake with a wrong token', async () => {
-    await assert.rejects(wsThroughGateway(gateway.localAddr, `${echo.port}-node-box-wrongtoken.localhost`), { status: 404 })
-  })
-
-  it('counts what it did in Prometheus text', () => {
+  it('counts what it did in Prometheus text', async () => {
+    assert.equal((await request(gateway.localAddr, 'example.com')).status, 404)
     const text = gateway.metrics()
     assert.match(text, /# TYPE portway_requests_total counter/)
     assert.match(text, /portway_requests_total\{status="200"\} \d+/)

@@ -1,10 +1,13 @@
 'use strict'
 // Shared by the tests: the repository's paths, real Node services for the gateway to front
-// (an `http` server and a `ws` echo server), and an HTTP client that sends a preview host
-// as the Host header to the gateway's local address.
+// (an `http` server and a `ws` echo server), the fixture service of the gateway vectors
+// (tests/fixture), and an HTTP client that sends a preview host as the Host header to the
+// gateway's local address.
 
+const { execFileSync, spawn } = require('node:child_process')
 const fs = require('node:fs')
 const http = require('node:http')
+const net = require('node:net')
 const path = require('node:path')
 const { WebSocketServer } = require('ws')
 
@@ -116,4 +119,69 @@ function hostOf(url) {
   return new URL(url).host
 }
 
-module.exports = { REPO, VECTORS, readJson, startHttp, startWsEcho, request, splitAddr, hostOf }
+/**
+ * The fixture service's binary (tests/fixture): $PORTWAY_FIXTURE when set (node/test.sh builds
+ * it and sets it), else cargo's build of it, built first when it is missing.
+ */
+function fixtureBinary() {
+  if (process.env.PORTWAY_FIXTURE) return process.env.PORTWAY_FIXTURE
+  const meta = JSON.parse(
+    execFileSync('cargo', ['metadata', '--format-version', '1', '--no-deps', '--locked'], { cwd: REPO, encoding: 'utf8' }),
+  )
+  const binary = path.join(meta.target_directory, 'debug', 'portway-fixture')
+  if (!fs.existsSync(binary)) {
+    execFileSync('cargo', ['build', '--locked', '-q', '-p', 'portway-fixture'], { cwd: REPO, stdio: 'inherit' })
+  }
+  return binary
+}
+
+/**
+ * Starts the fixture service; resolves to `{ port, stop }`. It exits when its stdin closes
+ * (`stop()`, or this process ending).
+ */
+function startFixture() {
+  const child = spawn(fixtureBinary(), [], { stdio: ['pipe', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.once('error', reject)
+    child.once('exit', (code) => reject(new Error(`the fixture exited (${code}) before listening: ${out}`)))
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+      const m = /^listening 127\.0\.0\.1:(\d+)\n/.exec(out)
+      if (!m) return
+      child.removeAllListeners('exit')
+      child.stdout.removeAllListeners('data')
+      child.stdout.resume()
+      resolve({
+        port: Number(m[1]),
+        stop: () =>
+          new Promise((done) => {
+            child.once('exit', () => done())
+            child.stdin.end()
+          }),
+      })
+    })
+  })
+}
+
+/** A port nothing listens on (at the moment of asking). */
+async function freePort() {
+  const probe = net.createServer()
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address()
+  await new Promise((resolve) => probe.close(resolve))
+  return port
+}
+
+module.exports = {
+  REPO,
+  VECTORS,
+  readJson,
+  startHttp,
+  startWsEcho,
+  startFixture,
+  freePort,
+  request,
+  splitAddr,
+  hostOf,
+}

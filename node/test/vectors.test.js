@@ -2,6 +2,7 @@
 // Runs every case of every file in tests/vectors (read from the repository, never copied)
 // against the Node API, with the runner semantics of tests/vectors/README.md. dynamic_only
 // cases run too: JavaScript can pass any value where a port goes, and must get INVALID_PORT.
+// gateway.json's runner is gateway-vectors.js.
 
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
@@ -11,6 +12,7 @@ const { describe, it, after } = require('node:test')
 const portway = require('portway')
 const { Portway, PortwayError } = portway
 const { VECTORS, readJson } = require('./support.js')
+const { runGateway, stopFixture } = require('./gateway-vectors.js')
 
 const RUNNERS = {
   'ports.json': runPorts,
@@ -19,6 +21,7 @@ const RUNNERS = {
   'preview_urls.json': runPreviewUrls,
   'preview_hosts.json': runPreviewHosts,
   'flows.json': runFlow,
+  'gateway.json': (c, ctx) => runGateway(c, ctx, CONFIG_KEYS),
 }
 
 const CONFIG_KEYS = {
@@ -256,7 +259,8 @@ for (const file of files) {
   })
 }
 
-after(() => {
+after(async () => {
+  await stopFixture()
   const total = Object.values(counts).reduce((a, b) => a + b, 0)
   const dynamic = readJson(path.join(VECTORS, 'ports.json')).cases.filter((c) => c.dynamic_only).length
   console.log(

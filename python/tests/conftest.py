@@ -1,4 +1,5 @@
-"""Fixtures: real services for the gateway and WebSocket tests, and the vector summary."""
+"""Fixtures: real services for the gateway and WebSocket tests (the fixture service of the
+gateway vectors among them), and the vector summary."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import websockets
 from websockets.asyncio.server import ServerConnection
 
-from support import VECTORS_RUN, EchoServer, start_http_server
+from support import VECTORS_RUN, EchoServer, Fixture, start_fixture, start_http_server
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -16,6 +17,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         files = ", ".join(f"{name}: {n}" for name, n in sorted(VECTORS_RUN.items()))
         total = sum(VECTORS_RUN.values())
         terminalreporter.write_line(f"conformance vectors run: {total} ({files})")
+
+
+@pytest.fixture(scope="session")
+def fixture_service() -> Iterator[Fixture]:
+    """The fixture service (tests/fixture), one for the whole run."""
+    service = start_fixture()
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 @pytest.fixture

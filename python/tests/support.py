@@ -1,10 +1,13 @@
 """Helpers shared by the tests: the repository's paths, free ports, and real services (an HTTP
-server in a thread, a WebSocket echo server written with the `websockets` library)."""
+server in a thread, a WebSocket echo server written with the `websockets` library, and the
+fixture service of the gateway vectors, tests/fixture)."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,9 +31,8 @@ def free_port() -> int:
 
 
 class Handler(BaseHTTPRequestHandler):
-    """A small sandbox service: `/` says hello, `/headers` shows the request headers,
-    `/echo` returns the request body, `/cookies` sets two cookies, `/redirect` redirects,
-    `/missing` is 404."""
+    """A small sandbox service: `/` says hello, `/echo` (POST) returns the request body,
+    anything else is 404."""
 
     protocol_version = "HTTP/1.1"
 
@@ -48,17 +50,6 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/":
             self.reply(200, b"hello from the sandbox", {"Content-Type": "text/plain"})
-        elif self.path.startswith("/headers"):
-            body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
-            self.reply(200, body, {"Content-Type": "application/json"})
-        elif self.path == "/cookies":
-            self.send_response(200)
-            self.send_header("Set-Cookie", "a=1; Path=/")
-            self.send_header("Set-Cookie", "b=2; Path=/")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif self.path == "/redirect":
-            self.reply(302, b"", {"Location": "/elsewhere"})
         else:
             self.reply(404, b"not here")
 
@@ -89,3 +80,47 @@ class EchoServer:
             for c in self.connections
             if c.protocol.close_rcvd is not None
         ]
+
+
+def fixture_binary() -> Path:
+    """The fixture service's binary (tests/fixture): $PORTWAY_FIXTURE when set (python/test.sh
+    builds it and sets it), else cargo's build of it, built first when it is missing."""
+    if env := os.environ.get("PORTWAY_FIXTURE"):
+        return Path(env)
+    meta = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps", "--locked"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    binary = Path(json.loads(meta.stdout)["target_directory"]) / "debug" / "portway-fixture"
+    if not binary.exists():
+        subprocess.run(
+            ["cargo", "build", "--locked", "-q", "-p", "portway-fixture"], cwd=REPO, check=True
+        )
+    return binary
+
+
+@dataclass
+class Fixture:
+    """A running fixture service; it exits when its stdin closes (`stop`, or this process
+    ending)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+def start_fixture() -> Fixture:
+    process = subprocess.Popen(
+        [str(fixture_binary())], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().decode()
+    assert line.startswith("listening 127.0.0.1:"), f"the fixture said {line!r}"
+    return Fixture(process, int(line.rsplit(":", 1)[1]))

@@ -1,6 +1,7 @@
 """A real gateway in front of real Python services: an HTTP server (http.server in a thread)
 fetched with httpx, and a WebSocket echo server (`websockets`) reached with the `websockets`
-client, both through preview hosts."""
+client, both through preview hosts. The gateway's behaviour request by request (forwarding,
+headers, refusals) is tests/vectors/gateway.json, run by test_gateway_vectors.py."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 import portway
 
-from support import EchoServer, free_port
+from support import EchoServer
 
 
 @dataclass
@@ -48,6 +49,8 @@ async def setup() -> AsyncIterator[Setup]:
 
 
 async def test_http_through_the_gateway(setup: Setup, http_service: int) -> None:
+    """httpx through the gateway to a Python service; what the gateway does to each request
+    and its refusals are the cases of tests/vectors/gateway.json (test_gateway_vectors.py)."""
     sb = setup.pw.sandbox("web-box")
     exposed = await sb.expose_port(http_service, f"localhost:{setup.gateway.port}", name="web")
     assert exposed.url.startswith(f"http://{http_service}-web-box-")
@@ -58,70 +61,18 @@ async def test_http_through_the_gateway(setup: Setup, http_service: int) -> None
     assert res.status_code == 200
     assert res.text == "hello from the sandbox"
 
-    headers = (await setup.get(host, "/headers?x=1")).json()
-    assert headers["host"] == f"localhost:{http_service}"
-    assert headers["x-forwarded-host"] == host
-    assert headers["x-forwarded-proto"] == "http"
-    assert "127.0.0.1" in headers["x-forwarded-for"]
-
     body = bytes(range(256)) * 1000
     res = await setup.client.post("/echo", content=body, headers={"Host": host})
     assert res.status_code == 200
     assert res.content == body
 
-    res = await setup.get(host, "/cookies")
-    assert res.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
-
-    res = await setup.get(host, "/redirect")
-    assert res.status_code == 302
-    assert res.headers["location"] == "/elsewhere"
-
-    assert (await setup.get(host, "/missing")).status_code == 404
-
-
-async def test_refusals_follow_the_spec(setup: Setup, http_service: int) -> None:
-    sb = setup.pw.sandbox("refusal-box")
-    exposed = await sb.expose_port(http_service, "localhost")
-    host = host_of(exposed.url)
-    route = portway.parse_preview_host(host)
-    assert route is not None
-
-    res = await setup.get("example.com")
-    assert res.status_code == 404
-    assert res.json() == {"error": "Not found", "code": "NOT_FOUND"}
-
-    wrong = f"{route.port}-{route.sandbox_id}-wrongtoken123.localhost"
-    res = await setup.get(wrong)
-    assert res.status_code == 404
-    assert res.json()["code"] == "INVALID_TOKEN"
-
     await sb.mark_stopped()
-    assert setup.pw.resolve(host).kind == "stale"
-    res = await setup.get(host)
-    assert res.status_code == 410
-    assert res.json()["code"] == "STALE_PREVIEW_URL"
-    assert [p.status for p in await sb.get_exposed_ports("localhost")] == ["inactive"]
-
+    assert (await setup.get(host)).status_code == 410
     await sb.mark_running()
     assert (await setup.get(host)).status_code == 200
 
-    await sb.unexpose_port(http_service)
-    assert (await setup.get(host)).json()["code"] == "INVALID_TOKEN"
-
-    dead = free_port()
-    dead_url = (await sb.expose_port(dead, "localhost")).url
-    res = await setup.get(host_of(dead_url))
-    assert res.status_code == 502
-    assert res.json()["code"] == "PORT_NOT_LISTENING"
-    res = await setup.get(host_of(dead_url), headers={"Accept": "text/html"})
-    assert res.status_code == 502
-    assert "text/html" in res.headers["content-type"]
-
-    await sb.destroy()
-    assert (await setup.get(host_of(dead_url))).json()["code"] == "INVALID_TOKEN"
-
     metrics = setup.gateway.metrics()
-    assert "portway_requests_total" in metrics
+    assert 'portway_requests_total{status="200"}' in metrics
     assert 'status="410"' in metrics
 
 

@@ -6,8 +6,7 @@ import XCTest
 /// (`SANDBOX_NOT_FOUND` is only given by the `portway` server's admin API.)
 final class ErrorTests: XCTestCase {
     func testEveryCodeASwiftUserCanMeet() async throws {
-        let echo = try EchoServer()
-        defer { echo.stop() }
+        let service = try FixtureService.port()
         let portway = try Portway(domains: ["localhost"])
         let sandbox = try portway.sandbox(id: "errors")
         var met: Set<PortwayErrorCode> = []
@@ -76,10 +75,10 @@ final class ErrorTests: XCTestCase {
             _ = try Portway(gateway: GatewayConfig(idleTimeout: -1))
         }
         await expect(.invalidArgument, "a status range beyond 599") {
-            try await sandbox.waitForPort(echo.port, statusRange: 200...600)
+            try await sandbox.waitForPort(service, statusRange: 200...600)
         }
 
-        let socket = try await sandbox.wsConnect(echo.port, path: "/ws", maxMessageSize: 8)
+        let socket = try await sandbox.wsConnect(service, path: "/ws", maxMessageSize: 8)
         await expect(.wsError, "a message over maxMessageSize") { try await socket.send(text: "longer than eight bytes") }
         await expect(.invalidArgument, "close code 999") { try await socket.close(code: 999) }
         try await socket.close()
@@ -90,11 +89,9 @@ final class ErrorTests: XCTestCase {
     }
 
     func testRefusedHandshakeCarriesTheStatus() async throws {
-        let echo = try EchoServer()
-        defer { echo.stop() }
         let sandbox = try Portway().sandbox(id: "refused")
         do {
-            _ = try await sandbox.wsConnect(echo.port, path: "/ws-refuse")
+            _ = try await sandbox.wsConnect(try FixtureService.port(), path: "/status/403")
             XCTFail("the refused handshake succeeded")
         } catch let error as PortwayError {
             XCTAssertEqual(error.code, .wsConnectFailed)
@@ -130,11 +127,4 @@ final class ErrorTests: XCTestCase {
             XCTAssertNil(error.httpStatus)
         }
     }
-}
-
-/// A port on 127.0.0.1 that nothing listens on (bound, read, released).
-func unusedPort() throws -> UInt16 {
-    let server = try EchoServer()
-    server.stop()
-    return server.port
 }

@@ -55,9 +55,7 @@ final class ParityTests: XCTestCase {
     }
 
     func testEveryNameRunsEndToEnd() async throws {
-        let echo = try EchoServer()
-        defer { echo.stop() }
-        try await everyName(servicePort: echo.port)
+        try await everyName(servicePort: try FixtureService.port())
     }
 
     /// Uses every name of parity.json once, in the order of the list.

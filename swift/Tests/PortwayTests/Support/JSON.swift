@@ -58,6 +58,20 @@ enum JSON: Equatable, Sendable, CustomStringConvertible, Decodable {
         return nil
     }
 
+    var object: [String: JSON]? {
+        if case .object(let o) = self { return o }
+        return nil
+    }
+
+    /// A number, integer or not.
+    var number: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
+
     var description: String {
         switch self {
         case .null: "null"
