@@ -54,10 +54,18 @@ macro_rules! node_records {
             [$($conv)* $field: u32::try_from($read).unwrap_or(u32::MAX),]
             $($rest)*);
     };
+    // The rest as they are, written out token by token (napi-rs reads `Option` from the
+    // type's tokens, which a `ty` fragment would hide).
+    (@field $h:tt $d:tt $o:tt $def:tt $conv:tt $(#[doc = $f:literal])* $field:ident: Option<$ty:ident> $(= $none:ident)? => $read:expr, $($rest:tt)*) => {
+        node_records!(@field $h $d $o $def $conv $(#[doc = $f])* $field: [Option<$ty>] => $read, $($rest)*);
+    };
+    (@field $h:tt $d:tt $o:tt $def:tt $conv:tt $(#[doc = $f:literal])* $field:ident: $ty:ident $(= $none:ident)? => $read:expr, $($rest:tt)*) => {
+        node_records!(@field $h $d $o $def $conv $(#[doc = $f])* $field: [$ty] => $read, $($rest)*);
+    };
     (@field $head:tt $doc:tt $opts:tt [$($def:tt)*] [$($conv:tt)*]
-        $(#[doc = $fdoc:literal])* $field:ident: $ty:ty $(= $none:ident)? => $read:expr, $($rest:tt)*) => {
+        $(#[doc = $fdoc:literal])* $field:ident: [$($ty:tt)*] => $read:expr, $($rest:tt)*) => {
         node_records!(@field $head $doc $opts
-            [$($def)* $(#[doc = $fdoc])* pub $field: $ty,]
+            [$($def)* $(#[doc = $fdoc])* pub $field: $($ty)*,]
             [$($conv)* $field: $read,]
             $($rest)*);
     };
