@@ -940,10 +940,11 @@ open class Portway: PortwayProtocol, @unchecked Sendable {
         return try! rustCall { uniffi_portway_ffi_fn_clone_portway(self.handle, $0) }
     }
     /**
-     * Checks the configuration and opens the store (`":memory:"`, or an SQLite file path,
-     * created if missing). `nil` keeps a default: domains `["localhost"]`, reserved ports
-     * `[3000]`, reserved ids `www api admin root system cloudflare workers`, custom-domain
-     * suffixes `["workers.dev"]`, minimum custom-token length 8, the gateway's defaults.
+     * Checks the configuration and opens the store (`":memory:"`, or an SQLite file
+     * path, created if missing). `nil` keeps a default: domains `["localhost"]`,
+     * reserved ports `[3000]`, reserved ids `www api admin root system cloudflare
+     * workers`, custom-domain suffixes `["workers.dev"]`, minimum custom-token length
+     * 8, the gateway's defaults.
      */
 public convenience init(domains: [String]? = nil, store: String? = nil, reservedPorts: [Int64]? = nil, reservedSandboxIds: [String]? = nil, customDomainSuffixes: [String]? = nil, normalizeId: Bool? = nil, minTokenLength: Int64? = nil, gateway: GatewayConfig? = nil)throws  {
     let handle =
@@ -1848,7 +1849,7 @@ public func FfiConverterTypeWebSocket_lower(_ value: WebSocket) -> UInt64 {
 
 
 /**
- * What `exposePort` returns.
+ * What exposing a port gives: the port, its preview URL and its name.
  */
 public struct ExposedPort: Equatable, Hashable {
     /**
@@ -1856,11 +1857,11 @@ public struct ExposedPort: Equatable, Hashable {
      */
     public var port: UInt16
     /**
-     * The preview URL, with its trailing slash.
+     * Its preview URL, such as `https://8080-my-box-k3j5h2m9x7q1w4e8.example.com/`.
      */
     public var url: String
     /**
-     * The name given (or kept from an earlier exposure), if any.
+     * Its name, if it has one.
      */
     public var name: String?
 
@@ -1871,10 +1872,10 @@ public struct ExposedPort: Equatable, Hashable {
          * The port.
          */port: UInt16, 
         /**
-         * The preview URL, with its trailing slash.
+         * Its preview URL, such as `https://8080-my-box-k3j5h2m9x7q1w4e8.example.com/`.
          */url: String, 
         /**
-         * The name given (or kept from an earlier exposure), if any.
+         * Its name, if it has one.
          */name: String?) {
         self.port = port
         self.url = url
@@ -1927,7 +1928,7 @@ public func FfiConverterTypeExposedPort_lower(_ value: ExposedPort) -> RustBuffe
 
 
 /**
- * One entry of `getExposedPorts`.
+ * One entry of the exposed ports: port, URL, name, and whether it is served now.
  */
 public struct ExposedPortInfo: Equatable, Hashable {
     /**
@@ -1935,15 +1936,16 @@ public struct ExposedPortInfo: Equatable, Hashable {
      */
     public var port: UInt16
     /**
-     * The preview URL for the host name asked for.
+     * Its preview URL.
      */
     public var url: String
     /**
-     * The port's name, if any.
+     * Its name, if it has one.
      */
     public var name: String?
     /**
-     * `active` while the sandbox runs, `inactive` while it is stopped.
+     * `active` while the sandbox runs, `inactive` while it is stopped (its URL
+     * then answers 410).
      */
     public var status: PortStatus
 
@@ -1954,13 +1956,14 @@ public struct ExposedPortInfo: Equatable, Hashable {
          * The port.
          */port: UInt16, 
         /**
-         * The preview URL for the host name asked for.
+         * Its preview URL.
          */url: String, 
         /**
-         * The port's name, if any.
+         * Its name, if it has one.
          */name: String?, 
         /**
-         * `active` while the sandbox runs, `inactive` while it is stopped.
+         * `active` while the sandbox runs, `inactive` while it is stopped (its URL
+         * then answers 410).
          */status: PortStatus) {
         self.port = port
         self.url = url
@@ -2268,11 +2271,11 @@ public func FfiConverterTypeGatewayConfig_lower(_ value: GatewayConfig) -> RustB
 
 
 /**
- * A preview host parsed back into its parts.
+ * Where a preview host points: a port of a sandbox and the token that guards it.
  */
 public struct Route: Equatable, Hashable {
     /**
-     * The sandbox port.
+     * The exposed port.
      */
     public var port: UInt16
     /**
@@ -2280,7 +2283,7 @@ public struct Route: Equatable, Hashable {
      */
     public var sandboxId: String
     /**
-     * The token.
+     * The token of the exposed port.
      */
     public var token: String
 
@@ -2288,13 +2291,13 @@ public struct Route: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * The sandbox port.
+         * The exposed port.
          */port: UInt16, 
         /**
          * The sandbox id.
          */sandboxId: String, 
         /**
-         * The token.
+         * The token of the exposed port.
          */token: String) {
         self.port = port
         self.sandboxId = sandboxId
@@ -2347,7 +2350,7 @@ public func FfiConverterTypeRoute_lower(_ value: Route) -> RustBuffer {
 
 
 /**
- * A sandbox as stored.
+ * A sandbox as the registry knows it.
  */
 public struct SandboxInfo: Equatable, Hashable {
     /**
@@ -2355,15 +2358,15 @@ public struct SandboxInfo: Equatable, Hashable {
      */
     public var id: String
     /**
-     * Where its services listen.
+     * The host its services listen on.
      */
     public var upstreamHost: String
     /**
-     * Running or stopped.
+     * `running` (its URLs are served) or `stopped` (they answer 410).
      */
     public var status: SandboxStatus
     /**
-     * How many ports are exposed.
+     * How many ports it has exposed.
      */
     public var exposedPorts: UInt64
 
@@ -2374,13 +2377,13 @@ public struct SandboxInfo: Equatable, Hashable {
          * The sandbox id.
          */id: String, 
         /**
-         * Where its services listen.
+         * The host its services listen on.
          */upstreamHost: String, 
         /**
-         * Running or stopped.
+         * `running` (its URLs are served) or `stopped` (they answer 410).
          */status: SandboxStatus, 
         /**
-         * How many ports are exposed.
+         * How many ports it has exposed.
          */exposedPorts: UInt64) {
         self.id = id
         self.upstreamHost = upstreamHost
@@ -2519,97 +2522,97 @@ enum PortwayError: Swift.Error, Equatable, Hashable {
     
     
     /**
-     * `INVALID_PORT`
+     * a port outside 1024..=65535, a reserved port, or not an integer
      */
     case InvalidPort(message: String
     )
     /**
-     * `INVALID_SANDBOX_ID`
+     * a sandbox id that breaks one of the id rules (length, case, characters, hyphens, reserved)
      */
     case InvalidSandboxId(message: String
     )
     /**
-     * `INVALID_HOSTNAME`
+     * a host name that is empty, a URL, malformed, or an IP literal other than loopback
      */
     case InvalidHostname(message: String
     )
     /**
-     * `CUSTOM_DOMAIN_REQUIRED`
+     * a host name under a suffix that cannot carry wildcard subdomains (workers.dev)
      */
     case CustomDomainRequired(message: String
     )
     /**
-     * `PREVIEW_LABEL_TOO_LONG`
+     * the first label port-id-token is over 63 characters or the whole host over 253
      */
     case PreviewLabelTooLong(message: String
     )
     /**
-     * `INVALID_TOKEN_FORMAT`
+     * a custom token of the wrong length or with characters outside [a-z0-9_]
      */
     case InvalidTokenFormat(message: String
     )
     /**
-     * `TOKEN_IN_USE`
+     * a custom token already used by another port of the same sandbox
      */
     case TokenInUse(message: String
     )
     /**
-     * `SANDBOX_NOT_FOUND`
+     * an operation on a sandbox that does not exist
      */
     case SandboxNotFound(message: String
     )
     /**
-     * `PORT_WAIT_TIMEOUT`
+     * wait_for_port gave up before the service answered
      */
     case PortWaitTimeout(message: String
     )
     /**
-     * `WS_CONNECT_FAILED`; `status` is the HTTP status of a refused handshake.
+     * a WebSocket connection to a sandbox service could not be opened
      */
     case WsConnectFailed(message: String, status: UInt16?
     )
     /**
-     * `STORE_ERROR`
+     * the store could not be opened, read or written
      */
     case StoreError(message: String
     )
     /**
-     * `GATEWAY_ERROR`
+     * the gateway could not start or failed
      */
     case GatewayError(message: String
     )
     /**
-     * `DOMAIN_NOT_CONFIGURED`
+     * expose_port was given a host name that is not one of the configured domains
      */
     case DomainNotConfigured(message: String
     )
     /**
-     * `INVALID_PORT_NAME`
+     * a port name that is empty, over 64 characters, or has control characters
      */
     case InvalidPortName(message: String
     )
     /**
-     * `INVALID_UPSTREAM_HOST`
+     * an upstream host that is neither an IP address nor a host name
      */
     case InvalidUpstreamHost(message: String
     )
     /**
-     * `INVALID_CONFIG`
+     * a configuration value that is out of range or inconsistent
      */
     case InvalidConfig(message: String
     )
     /**
-     * `INVALID_ARGUMENT`
+     * any other argument out of range (timeouts, intervals, sizes, status ranges)
      */
     case InvalidArgument(message: String
     )
     /**
-     * `WS_CLOSED`
+     * a WebSocket that is already closed was used
      */
     case WsClosed(message: String
     )
     /**
-     * `WS_ERROR`
+     * a WebSocket session failed (protocol error, I/O error, message too large)
      */
     case WsError(message: String
     )
@@ -4142,7 +4145,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_portway_ffi_checksum_method_websocket_send_text() != 50849) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_portway_ffi_checksum_constructor_portway_new() != 35681) {
+    if (uniffi_portway_ffi_checksum_constructor_portway_new() != 22476) {
         return InitializationResult.apiChecksumMismatch
     }
 
