@@ -10,23 +10,53 @@
 //! DELETE /v1/sandboxes/{id}/ports/{port}                                   -> 204
 //! GET    /healthz, GET /metrics
 //! ```
+//!
+//! An axum [`Router`]; [`serve`] runs it on a listener with a head timeout and a bound on
+//! open connections.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, RawQuery, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
 use bytes::Bytes;
 use http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, ORIGIN, TRANSFER_ENCODING,
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, ORIGIN,
+    TRANSFER_ENCODING, WWW_AUTHENTICATE,
 };
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::request::Parts;
+use http::{Method, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use portway::{ExposeOptions, Gateway, Portway, SandboxInfo, SandboxStatus};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+
+use crate::limits::Throttle;
 
 /// The largest request body the admin API reads.
 const MAX_BODY: usize = 64 * 1024;
+
+/// How long a connection may take to send a request head (and an idle keep-alive
+/// connection may wait for its next one) before it is closed.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request's body may take to arrive before the answer is 408.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most admin connections served at once; more wait to be accepted.
+pub const MAX_CONNECTIONS: usize = 256;
 
 /// What the admin API serves.
 pub struct Admin {
@@ -35,10 +65,10 @@ pub struct Admin {
     pub token: Option<String>,
 }
 
-type Res = Response<Full<Bytes>>;
+type AdminState = State<Arc<Admin>>;
 
-fn json_response(status: StatusCode, body: Value) -> Res {
-    let mut res = Response::new(Full::new(Bytes::from(body.to_string())));
+fn json_response(status: StatusCode, body: Value) -> Response {
+    let mut res = Response::new(Body::from(body.to_string()));
     *res.status_mut() = status;
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -61,17 +91,26 @@ fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> 
     }
 }
 
-impl ApiError {
-    fn response(self) -> Res {
-        json_response(
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let timed_out = self.status == StatusCode::REQUEST_TIMEOUT;
+        let mut res = json_response(
             self.status,
             json!({"error": self.message, "code": self.code}),
-        )
+        );
+        if timed_out {
+            // The rest of the body may never come: do not wait for it.
+            res.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        res
     }
 }
 
-fn empty(status: StatusCode) -> Res {
-    let mut res = Response::new(Full::new(Bytes::new()));
+type ApiResult = Result<Response, ApiError>;
+
+fn empty(status: StatusCode) -> Response {
+    let mut res = Response::new(Body::empty());
     *res.status_mut() = status;
     res
 }
@@ -87,6 +126,11 @@ fn from_error(e: portway::Error) -> ApiError {
         _ => StatusCode::BAD_REQUEST,
     };
     error(status, e.code().as_str(), e.to_string())
+}
+
+fn not_found(id: &str) -> ApiError {
+    let e = portway::Error::SandboxNotFound(id.to_owned());
+    error(StatusCode::NOT_FOUND, e.code().as_str(), e.to_string())
 }
 
 fn sandbox_json(s: &SandboxInfo) -> Value {
@@ -111,86 +155,59 @@ struct PostPort {
 }
 
 impl Admin {
-    /// Answers one admin request.
-    pub async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Result<Res, Infallible>
-    where
-        B: http_body::Body<Data = Bytes, Error: Into<portway::gateway::BoxError>>,
-    {
-        let path = req.uri().path().to_owned();
-        if req.method() == Method::GET && path == "/healthz" {
-            return Ok(json_response(StatusCode::OK, json!({"status": "ok"})));
-        }
-        if !self.authorized(&req) {
-            let mut res = error(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "A valid bearer token is required",
+    /// The admin API as an axum router: every route, the 404 and 405 answers, and the
+    /// token and browser checks in front of all of them but `GET /healthz`.
+    pub fn router(self: Arc<Self>) -> Router {
+        let sandbox = get(get_sandbox)
+            .put(put_sandbox)
+            .delete(delete_sandbox)
+            .head(method_not_allowed);
+        let ports = get(list_ports).post(expose).head(method_not_allowed);
+        let port = delete(unexpose);
+        Router::new()
+            .route("/healthz", get(healthz).head(method_not_allowed))
+            .route("/metrics", get(metrics).head(method_not_allowed))
+            .route(
+                "/v1/sandboxes",
+                get(list_sandboxes).head(method_not_allowed),
             )
-            .response();
-            res.headers_mut()
-                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
-            return Ok(res);
-        }
-        if let Err(e) = browser_guard(&req) {
-            return Ok(e.response());
-        }
-        if req.method() == Method::GET && path == "/metrics" {
-            let mut res = Response::new(Full::new(Bytes::from(self.gateway.metrics().render())));
-            res.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            return Ok(res);
-        }
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let method = req.method().clone();
-        let res = match (&method, segments.as_slice()) {
-            (&Method::GET, ["v1", "sandboxes"]) => {
-                let all: Vec<Value> = self.portway.sandboxes().iter().map(sandbox_json).collect();
-                Ok(json_response(StatusCode::OK, json!({"sandboxes": all})))
-            }
-            (&Method::PUT, ["v1", "sandboxes", id]) => self.put_sandbox(id, req).await,
-            (&Method::GET, ["v1", "sandboxes", id]) => self
-                .known(id)
-                .map(|info| json_response(StatusCode::OK, sandbox_json(&info))),
-            (&Method::DELETE, ["v1", "sandboxes", id]) => {
-                match self.portway.destroy_sandbox(id).await {
-                    Ok(true) => Ok(empty(StatusCode::NO_CONTENT)),
-                    Ok(false) => Err(not_found(id)),
-                    Err(e) => Err(from_error(e)),
-                }
-            }
-            (&Method::POST, ["v1", "sandboxes", id, "ports"]) => self.expose(id, req).await,
-            (&Method::GET, ["v1", "sandboxes", id, "ports"]) => {
-                let hostname = req.uri().query().and_then(|q| query_param(q, "hostname"));
-                self.list(id, hostname.as_deref()).await
-            }
-            (&Method::DELETE, ["v1", "sandboxes", id, "ports", port]) => {
-                self.unexpose(id, port).await
-            }
-            (_, ["v1", "sandboxes", ..]) | (_, ["healthz" | "metrics"]) => Err(error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                format!("{method} is not allowed on {path}"),
-            )),
-            _ => Err(error(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("No admin route {path}"),
-            )),
-        };
-        Ok(res.unwrap_or_else(ApiError::response))
+            .route("/v1/sandboxes/{id}", sandbox.clone())
+            .route("/v1/sandboxes/{id}/ports", ports.clone())
+            .route("/v1/sandboxes/{id}/ports/{port}", port.clone())
+            // An empty id or port is still that route, and the core's checks answer it.
+            .route("/v1/sandboxes/", sandbox)
+            .route("/v1/sandboxes//ports", ports)
+            .route("/v1/sandboxes//ports/{port}", port.clone())
+            .route("/v1/sandboxes/{id}/ports/", port.clone())
+            .route("/v1/sandboxes//ports/", port)
+            .method_not_allowed_fallback(method_not_allowed)
+            .fallback(no_route)
+            .layer(middleware::from_fn_with_state(self.clone(), guard))
+            .with_state(self)
     }
 
-    fn authorized<B>(&self, req: &Request<B>) -> bool {
+    /// Answers one admin request (what [`serve`] does for each request of a connection).
+    pub async fn handle<B>(self: Arc<Self>, req: http::Request<B>) -> Result<Response, Infallible>
+    where
+        B: http_body::Body<Data = Bytes, Error: Into<axum::BoxError>> + Send + 'static,
+    {
+        let mut router = self.router();
+        std::future::poll_fn(|cx| Service::<http::Request<B>>::poll_ready(&mut router, cx)).await?;
+        router.call(req).await
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
         let Some(token) = &self.token else {
             return true;
         };
-        let given = req
-            .headers()
+        // The scheme is case-insensitive (RFC 9110, section 11.1).
+        let given = headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| {
+                let (scheme, rest) = (v.get(..7)?, v.get(7..)?);
+                scheme.eq_ignore_ascii_case("bearer ").then_some(rest)
+            })
             .unwrap_or("");
         given.as_bytes().ct_eq(token.as_bytes()).into()
     }
@@ -204,108 +221,76 @@ impl Admin {
             .map_err(from_error)?;
         self.portway.get_sandbox(&id).ok_or_else(|| not_found(&id))
     }
+}
 
-    async fn put_sandbox<
-        B: http_body::Body<Data = Bytes, Error: Into<portway::gateway::BoxError>>,
-    >(
-        &self,
-        id: &str,
-        req: Request<B>,
-    ) -> Result<Res, ApiError> {
-        let body: PutSandbox = read_json(req, true).await?;
-        let status = match body.status.as_deref() {
-            None => None,
-            Some(s) => Some(SandboxStatus::parse(s).ok_or_else(|| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_ARGUMENT",
-                    format!("status must be \"running\" or \"stopped\" (got {s:?})"),
-                )
-            })?),
-        };
-        let info = self
-            .portway
-            .put_sandbox(id, body.upstream_host.as_deref(), status)
-            .await
-            .map_err(from_error)?;
-        Ok(json_response(StatusCode::OK, sandbox_json(&info)))
-    }
-
-    /// A handle on a sandbox that exists, with its stored upstream host.
-    fn handle_of(&self, id: &str) -> Result<portway::Sandbox, ApiError> {
-        let info = self.known(id)?;
-        self.portway
-            .sandbox(&info.id, &info.upstream_host)
-            .map_err(from_error)
-    }
-
-    async fn expose<B: http_body::Body<Data = Bytes, Error: Into<portway::gateway::BoxError>>>(
-        &self,
-        id: &str,
-        req: Request<B>,
-    ) -> Result<Res, ApiError> {
-        let sandbox = self.handle_of(id)?;
-        let body: PostPort = read_json(req, false).await?;
-        let rules = self.portway.rules();
-        let port = match &body.port {
-            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) => rules.validate_port(i),
-                (None, Some(f)) => rules.validate_port_f64(f),
-                _ => Err(rules.invalid_port(&n.to_string())),
+/// Runs the admin API on `listener` until `stop`: at most [`MAX_CONNECTIONS`] connections
+/// at once, each closed when it sends no request head for [`HEAD_TIMEOUT`]. Accept
+/// failures (out of file descriptors) are logged at most once every 10 s.
+pub async fn serve(listener: TcpListener, admin: Arc<Admin>, stop: CancellationToken) {
+    let router = admin.router();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut failures = Throttle::new(Duration::from_secs(10));
+    loop {
+        let permit = tokio::select! {
+            _ = stop.cancelled() => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
             },
-            other => Err(rules.invalid_port(&other.to_string())),
-        }
-        .map_err(from_error)?;
-        let hostname = body.hostname.ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_HOSTNAME",
-                "A hostname is required (for example 'example.com' or 'localhost:8787').",
-            )
-        })?;
-        let opts = ExposeOptions {
-            hostname,
-            name: body.name,
-            token: body.token,
         };
-        let e = sandbox.expose_port(port, opts).await.map_err(from_error)?;
-        Ok(json_response(
-            StatusCode::OK,
-            json!({"port": e.port, "url": e.url, "name": e.name}),
-        ))
+        let (stream, _) = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    if let Some(suppressed) = failures.hit() {
+                        tracing::warn!(error = %e, suppressed, "admin accept failed");
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let router = router.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    router.clone().call(req)
+                });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = stop.cancelled() => {}
+            }
+        });
     }
+}
 
-    async fn list(&self, id: &str, hostname: Option<&str>) -> Result<Res, ApiError> {
-        let sandbox = self.handle_of(id)?;
-        let hostname = hostname.ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_HOSTNAME",
-                "The hostname query parameter is required (?hostname=example.com).",
-            )
-        })?;
-        let ports = sandbox
-            .get_exposed_ports(hostname)
-            .await
-            .map_err(from_error)?;
-        let ports: Vec<Value> = ports
-            .iter()
-            .map(|p| json!({"port": p.port, "url": p.url, "name": p.name, "status": p.status.as_str()}))
-            .collect();
-        Ok(json_response(StatusCode::OK, json!({"ports": ports})))
+/// The token check, then the browser checks, for every request but `GET /healthz`.
+async fn guard(State(admin): AdminState, req: Request, next: Next) -> Response {
+    if req.method() == Method::GET && req.uri().path() == "/healthz" {
+        return next.run(req).await;
     }
-
-    async fn unexpose(&self, id: &str, port: &str) -> Result<Res, ApiError> {
-        let sandbox = self.handle_of(id)?;
-        let rules = self.portway.rules();
-        let port = match port.parse::<i64>() {
-            Ok(p) => rules.validate_port(p),
-            Err(_) => Err(rules.invalid_port(port)),
-        }
-        .map_err(from_error)?;
-        sandbox.unexpose_port(port).await.map_err(from_error)?;
-        Ok(empty(StatusCode::NO_CONTENT))
+    if !admin.authorized(req.headers()) {
+        let mut res = error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "A valid bearer token is required",
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return res;
     }
+    if let Err(e) = browser_guard(req.headers()) {
+        return e.into_response();
+    }
+    next.run(req).await
 }
 
 /// Keeps web pages away from the admin API. A page the operator visits can make their
@@ -315,15 +300,14 @@ impl Admin {
 /// application/json` cross-origin without a preflight (which this API never grants), and a
 /// rebound host name is not an IP address or `localhost`. Programs (curl, SDKs) pass all
 /// three checks.
-fn browser_guard<B>(req: &Request<B>) -> Result<(), ApiError> {
+fn browser_guard(headers: &HeaderMap) -> Result<(), ApiError> {
     let forbidden = |why: &str| Err(error(StatusCode::FORBIDDEN, "FORBIDDEN", why.to_owned()));
-    if req.headers().contains_key(ORIGIN) {
+    if headers.contains_key(ORIGIN) {
         return forbidden(
             "The admin API does not accept requests from web pages (an Origin header was sent)",
         );
     }
-    let host = req
-        .headers()
+    let host = headers
         .get(HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
@@ -340,13 +324,11 @@ fn browser_guard<B>(req: &Request<B>) -> Result<(), ApiError> {
             "The admin API answers requests addressed to an IP address or localhost only (DNS rebinding protection)",
         );
     }
-    let has_body = req
-        .headers()
+    let has_body = headers
         .get(CONTENT_LENGTH)
         .is_some_and(|v| v.as_bytes() != b"0")
-        || req.headers().contains_key(TRANSFER_ENCODING);
-    let json = req
-        .headers()
+        || headers.contains_key(TRANSFER_ENCODING);
+    let json = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
@@ -364,46 +346,251 @@ fn browser_guard<B>(req: &Request<B>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn not_found(id: &str) -> ApiError {
-    let e = portway::Error::SandboxNotFound(id.to_owned());
-    error(StatusCode::NOT_FOUND, e.code().as_str(), e.to_string())
+/// A known path with another method.
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
-/// Reads a JSON body of at most 64 KiB; an empty body is `{}` when `empty_ok`.
-async fn read_json<
-    T: for<'de> Deserialize<'de> + Default,
-    B: http_body::Body<Data = Bytes, Error: Into<portway::gateway::BoxError>>,
->(
-    req: Request<B>,
-    empty_ok: bool,
-) -> Result<T, ApiError> {
-    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+/// No route matched: 405 under `/v1/sandboxes/` (a sandbox path with another method or
+/// shape), 404 elsewhere.
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    let path = uri.path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["v1", "sandboxes", ..] | ["healthz" | "metrics"] => method_not_allowed(method, uri).await,
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("No admin route {path}"),
+        ),
+    }
+}
+
+/// The `{id}` of a `/v1/sandboxes/{id}...` route (and its `{port}`, if any), as sent: not
+/// percent-decoded, as the API has always taken them. An id or a port never needs escaping,
+/// and the core's checks refuse anything escaped.
+struct SandboxPath {
+    id: String,
+    port: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SandboxPath {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        // The route matched, so the path is /v1/sandboxes/{id}[/ports[/{port}]].
+        let mut segments = parts.uri.path().split('/').skip(3);
+        let id = segments.next().unwrap_or_default().to_owned();
+        let port = segments.nth(1).map(str::to_owned);
+        Ok(SandboxPath { id, port })
+    }
+}
+
+/// The sandbox of the path, which must exist: a handle on it with its stored upstream
+/// host, or the 400 / 404 to answer. Checked before the body is read.
+struct KnownSandbox(portway::Sandbox);
+
+impl FromRequestParts<Arc<Admin>> for KnownSandbox {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, admin: &Arc<Admin>) -> Result<Self, ApiError> {
+        let SandboxPath { id, .. } = SandboxPath::from_request_parts(parts, admin).await?;
+        let info = admin.known(&id)?;
+        admin
+            .portway
+            .sandbox(&info.id, &info.upstream_host)
+            .map(KnownSandbox)
+            .map_err(from_error)
+    }
+}
+
+impl From<Infallible> for ApiError {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
+/// A JSON body of at most 64 KiB, arriving within [`BODY_TIMEOUT`]; an empty one is `{}`
+/// when `EMPTY_OK`.
+struct JsonBody<T, const EMPTY_OK: bool = false>(T);
+
+impl<S, T, const EMPTY_OK: bool> FromRequest<S> for JsonBody<T, EMPTY_OK>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let read = Limited::new(req.into_body(), MAX_BODY).collect();
+        let bytes = match tokio::time::timeout(BODY_TIMEOUT, read).await {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(_)) => {
+                return Err(error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "INVALID_ARGUMENT",
+                    format!("The body must be at most {MAX_BODY} bytes of JSON"),
+                ));
+            }
+            Err(_) => {
+                return Err(error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "INVALID_ARGUMENT",
+                    format!(
+                        "The body did not arrive within {} s",
+                        BODY_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            if EMPTY_OK {
+                return Ok(JsonBody(T::default()));
+            }
             return Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
+                StatusCode::BAD_REQUEST,
                 "INVALID_ARGUMENT",
-                format!("The body must be at most {MAX_BODY} bytes of JSON"),
+                "A JSON body is required",
             ));
         }
-    };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        if empty_ok {
-            return Ok(T::default());
-        }
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "A JSON body is required",
-        ));
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                format!("Invalid JSON body: {e}"),
+            )
+        })
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+}
+
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, json!({"status": "ok"}))
+}
+
+async fn metrics(State(admin): AdminState) -> Response {
+    let mut res = Response::new(Body::from(admin.gateway.metrics().render()));
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    res
+}
+
+async fn list_sandboxes(State(admin): AdminState) -> Response {
+    let all: Vec<Value> = admin.portway.sandboxes().iter().map(sandbox_json).collect();
+    json_response(StatusCode::OK, json!({"sandboxes": all}))
+}
+
+async fn get_sandbox(State(admin): AdminState, path: SandboxPath) -> ApiResult {
+    let info = admin.known(&path.id)?;
+    Ok(json_response(StatusCode::OK, sandbox_json(&info)))
+}
+
+async fn put_sandbox(
+    State(admin): AdminState,
+    path: SandboxPath,
+    JsonBody(body): JsonBody<PutSandbox, true>,
+) -> ApiResult {
+    let status = match body.status.as_deref() {
+        None => None,
+        Some(s) => Some(SandboxStatus::parse(s).ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                format!("status must be \"running\" or \"stopped\" (got {s:?})"),
+            )
+        })?),
+    };
+    let info = admin
+        .portway
+        .put_sandbox(&path.id, body.upstream_host.as_deref(), status)
+        .await
+        .map_err(from_error)?;
+    Ok(json_response(StatusCode::OK, sandbox_json(&info)))
+}
+
+async fn delete_sandbox(State(admin): AdminState, path: SandboxPath) -> ApiResult {
+    match admin.portway.destroy_sandbox(&path.id).await {
+        Ok(true) => Ok(empty(StatusCode::NO_CONTENT)),
+        Ok(false) => Err(not_found(&path.id)),
+        Err(e) => Err(from_error(e)),
+    }
+}
+
+async fn expose(
+    State(admin): AdminState,
+    KnownSandbox(sandbox): KnownSandbox,
+    JsonBody(body): JsonBody<PostPort>,
+) -> ApiResult {
+    let rules = admin.portway.rules();
+    let port = match &body.port {
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => rules.validate_port(i),
+            (None, Some(f)) => rules.validate_port_f64(f),
+            _ => Err(rules.invalid_port(&n.to_string())),
+        },
+        other => Err(rules.invalid_port(&other.to_string())),
+    }
+    .map_err(from_error)?;
+    let hostname = body.hostname.ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            format!("Invalid JSON body: {e}"),
+            "INVALID_HOSTNAME",
+            "A hostname is required (for example 'example.com' or 'localhost:8787').",
         )
-    })
+    })?;
+    let opts = ExposeOptions {
+        hostname,
+        name: body.name,
+        token: body.token,
+    };
+    let e = sandbox.expose_port(port, opts).await.map_err(from_error)?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"port": e.port, "url": e.url, "name": e.name}),
+    ))
+}
+
+async fn list_ports(KnownSandbox(sandbox): KnownSandbox, RawQuery(query): RawQuery) -> ApiResult {
+    let hostname = query
+        .as_deref()
+        .and_then(|q| query_param(q, "hostname"))
+        .ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_HOSTNAME",
+                "The hostname query parameter is required (?hostname=example.com).",
+            )
+        })?;
+    let ports = sandbox
+        .get_exposed_ports(&hostname)
+        .await
+        .map_err(from_error)?;
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|p| json!({"port": p.port, "url": p.url, "name": p.name, "status": p.status.as_str()}))
+        .collect();
+    Ok(json_response(StatusCode::OK, json!({"ports": ports})))
+}
+
+async fn unexpose(
+    State(admin): AdminState,
+    KnownSandbox(sandbox): KnownSandbox,
+    path: SandboxPath,
+) -> ApiResult {
+    let rules = admin.portway.rules();
+    let port = path.port.unwrap_or_default();
+    let port = match port.parse::<i64>() {
+        Ok(p) => rules.validate_port(p),
+        Err(_) => Err(rules.invalid_port(&port)),
+    }
+    .map_err(from_error)?;
+    sandbox.unexpose_port(port).await.map_err(from_error)?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }
 
 /// The value of `key` in a query string, percent-decoded.
@@ -411,4 +598,102 @@ fn query_param(query: &str, key: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin(token: Option<&str>) -> Arc<Admin> {
+        let portway = Portway::builder().build().unwrap();
+        let gateway = portway.gateway().unwrap();
+        Arc::new(Admin {
+            portway,
+            gateway,
+            token: token.map(str::to_owned),
+        })
+    }
+
+    async fn answer(admin: &Arc<Admin>, method: &str, path: &str) -> (u16, Value) {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(http_body_util::Full::new(Bytes::new()))
+            .unwrap();
+        let res = admin.clone().handle(req).await.unwrap();
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// The answers of the hand-written router this one replaced, for paths at its edges.
+    #[tokio::test]
+    async fn edges_of_the_routes() {
+        let a = admin(None);
+        for (method, path, status, code) in [
+            ("GET", "/v1/sandboxes/box/extra", 405, "METHOD_NOT_ALLOWED"),
+            ("GET", "/v1/sandboxes/box/", 405, "METHOD_NOT_ALLOWED"),
+            ("GET", "/v1/sandboxes/", 400, "INVALID_SANDBOX_ID"),
+            ("PUT", "/v1/sandboxes/", 400, "INVALID_SANDBOX_ID"),
+            ("GET", "/v1/sandboxes//ports", 400, "INVALID_SANDBOX_ID"),
+            ("DELETE", "/v1/sandboxes//ports/", 400, "INVALID_SANDBOX_ID"),
+            (
+                "DELETE",
+                "/v1/sandboxes/nobody/ports/",
+                404,
+                "SANDBOX_NOT_FOUND",
+            ),
+            ("HEAD", "/v1/sandboxes", 405, ""),
+            ("POST", "/healthz", 405, "METHOD_NOT_ALLOWED"),
+            ("GET", "/healthz/", 404, "NOT_FOUND"),
+            ("GET", "/v2/sandboxes", 404, "NOT_FOUND"),
+            ("GET", "/v1/sandboxes/my%2Dbox", 400, "INVALID_SANDBOX_ID"),
+            ("GET", "/v1/sandboxes/nobody", 404, "SANDBOX_NOT_FOUND"),
+            (
+                "GET",
+                "/v1/sandboxes/nobody/ports",
+                404,
+                "SANDBOX_NOT_FOUND",
+            ),
+            (
+                "DELETE",
+                "/v1/sandboxes/nobody/ports/x",
+                404,
+                "SANDBOX_NOT_FOUND",
+            ),
+        ] {
+            let (got, body) = answer(&a, method, path).await;
+            assert_eq!(got, status, "{method} {path}: {body}");
+            if !code.is_empty() {
+                assert_eq!(body["code"], code, "{method} {path}: {body}");
+            }
+        }
+        answer(&a, "PUT", "/v1/sandboxes/box").await;
+        let (status, body) = answer(&a, "GET", "/v1/sandboxes/box/ports").await;
+        assert_eq!((status, &body["code"]), (400, &json!("INVALID_HOSTNAME")));
+        for path in ["/v1/sandboxes/box/ports/x", "/v1/sandboxes/box/ports/"] {
+            let (status, body) = answer(&a, "DELETE", path).await;
+            assert_eq!(
+                (status, &body["code"]),
+                (400, &json!("INVALID_PORT")),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let a = admin(Some("tok"));
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                AUTHORIZATION,
+                HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
+            a.authorized(&h)
+        };
+        assert!(with("Bearer tok") && with("bearer tok") && with("BEARER tok"));
+        assert!(!with("Bearer tok2") && !with("Bearertok") && !with("Basic tok") && !with(""));
+        assert!(!with("Bé tok"));
+    }
 }

@@ -7,15 +7,13 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use portway::{ExposeOptions, Portway};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use portway_cli::admin::Admin;
-use portway_cli::demo;
+use portway_cli::admin::{self, Admin};
 use portway_cli::settings::ServeArgs;
+use portway_cli::{demo, limits};
 
 /// Puts services running in sandboxes on preview URLs.
 #[derive(Debug, Parser)]
@@ -78,6 +76,7 @@ fn say(line: String) {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = args.resolve()?;
     settings.check()?;
+    limits::raise_open_file_limit(settings.gateway.max_connections);
     let portway = settings.portway().map_err(|e| e.to_string())?;
     let gateway = portway
         .serve(&settings.listen)
@@ -98,7 +97,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         })?;
     let admin_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let stop = CancellationToken::new();
-    let admin_task = tokio::spawn(serve_admin(listener, admin, stop.clone()));
+    let admin_task = tokio::spawn(admin::serve(listener, admin, stop.clone()));
     say(format!("gateway listening on {}", gateway.local_addr()));
     say(format!("admin API listening on {admin_addr}"));
     tracing::info!(store = %settings.store, domains = ?settings.domains, "portway serving");
@@ -108,33 +107,6 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     gateway.close().await;
     let _ = admin_task.await;
     Ok(())
-}
-
-async fn serve_admin(listener: TcpListener, admin: Arc<Admin>, stop: CancellationToken) {
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        let admin = admin.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| admin.clone().handle(req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = conn => {}
-                _ = stop.cancelled() => {}
-            }
-        });
-    }
 }
 
 async fn run_demo(listen: &str) -> Result<(), String> {

@@ -40,6 +40,14 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+    /// A file holding the admin token (a trailing newline is dropped); keeps it out of `ps`.
+    #[arg(
+        long,
+        env = "PORTWAY_ADMIN_TOKEN_FILE",
+        value_name = "FILE",
+        conflicts_with = "admin_token"
+    )]
+    pub admin_token_file: Option<PathBuf>,
     /// The X-Forwarded-Proto sent upstream when TLS ends in front of the gateway.
     #[arg(long, env = "PORTWAY_FORWARDED_PROTO", value_parser = ["http", "https"])]
     pub forwarded_proto: Option<String>,
@@ -117,6 +125,7 @@ struct FileSettings {
     domains: Option<Vec<String>>,
     store: Option<String>,
     admin_token: Option<String>,
+    admin_token_file: Option<PathBuf>,
     forwarded_proto: Option<String>,
     reserved_ports: Option<Vec<i64>>,
     normalize_id: Option<bool>,
@@ -142,25 +151,33 @@ struct FileSettings {
 impl FileSettings {
     /// The gateway's settings the file gives (durations parsed); the rest stays unset.
     fn gateway_options(&self) -> Result<portway::GatewayOptions, String> {
-        let dur = |s: &Option<String>| s.as_deref().map(parse_duration).transpose();
+        let dur = |key: &str, s: &Option<String>| {
+            s.as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|e| format!("{key}: {e}"))
+        };
         Ok(portway::GatewayOptions {
             rewrite_host: self.keep_host.map(|keep| !keep),
             forwarded_proto: self.forwarded_proto.clone(),
             max_head_size: self.max_head_size,
             max_headers: self.max_headers,
-            head_timeout: dur(&self.head_timeout)?,
-            idle_timeout: dur(&self.idle_timeout)?,
-            ws_idle_timeout: dur(&self.ws_idle_timeout)?,
+            head_timeout: dur("head_timeout", &self.head_timeout)?,
+            idle_timeout: dur("idle_timeout", &self.idle_timeout)?,
+            ws_idle_timeout: dur("ws_idle_timeout", &self.ws_idle_timeout)?,
             max_connections: self.max_connections,
             max_connections_per_sandbox: self.max_connections_per_sandbox,
             upstream_pool_size: self.upstream_pool_size,
-            upstream_pool_idle_timeout: dur(&self.upstream_pool_idle_timeout)?,
-            connect_retry_window: dur(&self.connect_retry_window)?,
-            connect_timeout: dur(&self.connect_timeout)?,
-            response_timeout: dur(&self.response_timeout)?,
+            upstream_pool_idle_timeout: dur(
+                "upstream_pool_idle_timeout",
+                &self.upstream_pool_idle_timeout,
+            )?,
+            connect_retry_window: dur("connect_retry_window", &self.connect_retry_window)?,
+            connect_timeout: dur("connect_timeout", &self.connect_timeout)?,
+            response_timeout: dur("response_timeout", &self.response_timeout)?,
             ws_max_message_size: self.ws_max_message_size,
             ws_max_frame_size: self.ws_max_frame_size,
-            shutdown_timeout: dur(&self.shutdown_timeout)?,
+            shutdown_timeout: dur("shutdown_timeout", &self.shutdown_timeout)?,
         })
     }
 }
@@ -179,28 +196,49 @@ pub struct Settings {
     pub gateway: portway::GatewayConfig,
 }
 
-/// Parses `250ms`, `10s`, `5m`, `1h`, or a plain number of seconds.
+/// Parses a duration: humantime's forms (`250ms`, `10s`, `5m`, `1h30m`, `2 days`), and two
+/// it does not take: a plain number of seconds (`10`, `0.5`) and a fraction with one unit
+/// (`1.5s`, `0.25h`). Values too large for a `Duration` are refused here; the core refuses
+/// anything over a year.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (use 250ms, 10s, 5m, 1h)"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        other => {
-            return Err(format!(
-                "invalid duration unit {other:?} in {s:?} (use ms, s, m or h)"
-            ));
+    let unit = unit.trim();
+    let too_long = || format!("duration {s:?} is too long (at most 365 days)");
+    let fraction = num.contains('.');
+    if !num.is_empty() && (unit.is_empty() || fraction) {
+        if !fraction {
+            return num.parse().map(Duration::from_secs).map_err(|_| too_long());
         }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))
+        let n: f64 = num.parse().map_err(|_| invalid_duration(s))?;
+        let scale = unit_seconds(unit).ok_or_else(|| invalid_duration(s))?;
+        return Duration::try_from_secs_f64(n * scale).map_err(|_| too_long());
+    }
+    humantime::parse_duration(s).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => too_long(),
+        e => format!("{}: {e}", invalid_duration(s)),
+    })
+}
+
+fn invalid_duration(s: &str) -> String {
+    format!("invalid duration {s:?} (use 250ms, 1.5s, 10s, 5m, 1h30m or a number of seconds)")
+}
+
+/// The seconds in one of the units a fraction may have (humantime's names).
+fn unit_seconds(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "ns" | "nsec" => 1e-9,
+        "us" | "usec" | "µs" => 1e-6,
+        "ms" | "msec" | "millis" => 1e-3,
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86_400.0,
+        _ => return None,
+    })
 }
 
 impl ServeArgs {
@@ -259,10 +297,13 @@ impl ServeArgs {
                 .store
                 .or(file.store)
                 .unwrap_or_else(|| "./portway.db".into()),
-            admin_token: self
-                .admin_token
-                .or(file.admin_token)
-                .filter(|t| !t.is_empty()),
+            admin_token: admin_token(
+                self.admin_token,
+                self.admin_token_file,
+                file.admin_token,
+                file.admin_token_file,
+            )?
+            .filter(|t| !t.is_empty()),
             reserved_ports: if self.reserved_ports.is_empty() {
                 file.reserved_ports.unwrap_or_else(|| {
                     portway::DEFAULT_RESERVED_PORTS
@@ -283,6 +324,44 @@ impl ServeArgs {
     }
 }
 
+/// The admin token: from `--admin-token` or `--admin-token-file` (or their environment
+/// variables), else from the file's `admin_token` or `admin_token_file`. Each pair
+/// conflicts.
+fn admin_token(
+    flag: Option<String>,
+    flag_file: Option<PathBuf>,
+    toml: Option<String>,
+    toml_file: Option<PathBuf>,
+) -> Result<Option<String>, String> {
+    match (flag, flag_file, toml, toml_file) {
+        (Some(_), Some(_), _, _) => Err(
+            "--admin-token (PORTWAY_ADMIN_TOKEN) and --admin-token-file \
+             (PORTWAY_ADMIN_TOKEN_FILE) cannot be used together: give one"
+                .into(),
+        ),
+        (Some(token), None, _, _) => Ok(Some(token)),
+        (None, Some(path), _, _) => read_token(&path).map(Some),
+        (None, None, Some(_), Some(_)) => Err(
+            "admin_token and admin_token_file cannot both be set in the config file: give one"
+                .into(),
+        ),
+        (None, None, Some(token), None) => Ok(Some(token)),
+        (None, None, None, Some(path)) => read_token(&path).map(Some),
+        (None, None, None, None) => Ok(None),
+    }
+}
+
+/// The token in `path`, without its trailing newline; an empty file is an error.
+fn read_token(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the admin token file {}: {e}", path.display()))?;
+    let token = text.trim_end_matches(['\n', '\r']);
+    if token.is_empty() {
+        return Err(format!("the admin token file {} is empty", path.display()));
+    }
+    Ok(token.to_owned())
+}
+
 fn read_file(path: &Path) -> Result<FileSettings, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -297,7 +376,8 @@ impl Settings {
         if !loopback && self.admin_token.is_none() {
             return Err(format!(
                 "the admin API would listen on {} without a token: anyone who reaches it could \
-                 expose ports. Set --admin-token (or PORTWAY_ADMIN_TOKEN), or listen on loopback.",
+                 expose ports. Set --admin-token or --admin-token-file (or PORTWAY_ADMIN_TOKEN[_FILE]), or listen \
+                 on loopback.",
                 self.admin_listen
             ));
         }
@@ -329,6 +409,23 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2m 30s").unwrap(), Duration::from_secs(150));
+        assert_eq!(parse_duration("0.5").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration(".5m").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1.5 h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration(" 10s ").unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            parse_duration("10000000000000000000").unwrap(),
+            Duration::from_secs(10_000_000_000_000_000_000)
+        );
+        for overflow in ["100000000000000000000", "10000000000000000000h", "1.5e300s"] {
+            let e = parse_duration(overflow).unwrap_err();
+            assert!(e.contains(overflow), "{overflow}: {e}");
+        }
+        for bad in ["", "s", "1.2.3s", "1.5parsecs", "1e400", "1..s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A running `portway serve`; killed when dropped.
@@ -28,6 +29,15 @@ impl Drop for Server {
 
 impl Server {
     fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Server::start_with(args, envs, |_| {})
+    }
+
+    /// `start`, with `configure` applied to the command last (stderr, limits).
+    fn start_with(
+        args: &[&str],
+        envs: &[(&str, &str)],
+        configure: impl FnOnce(&mut Command),
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portway"));
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
@@ -35,11 +45,9 @@ impl Server {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        configure(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut addr = |prefix: &str| -> SocketAddr {
             let line = lines
@@ -721,4 +729,319 @@ fn every_gateway_setting_is_a_serve_flag() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(setting), "{flag} {value}: {stderr}");
     }
+}
+
+/// `portway serve` with its arguments, run to its exit: (status code, stderr).
+fn serve_output(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portway"));
+    cmd.args(["serve", "--store", ":memory:", "--listen", "127.0.0.1:0"])
+        .args(["--admin-listen", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Reads until the peer closes; `Err` if it is still open after `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Result<Vec<u8>, String> {
+    let mut got = Vec::new();
+    tokio::time::timeout(limit, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .map_err(|_| format!("still open after {limit:?}"))?;
+    Ok(got)
+}
+
+#[tokio::test]
+async fn silent_admin_connections_are_closed_after_the_head_timeout() {
+    let s = Server::start(&["--store", ":memory:"], &[]);
+    let started = std::time::Instant::now();
+    let limit = Duration::from_secs(25);
+    // Nothing at all; half a head; a head whose body never comes; idle after one request.
+    let mut silent = TcpStream::connect(s.admin).await.unwrap();
+    let mut half = TcpStream::connect(s.admin).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let mut no_body = TcpStream::connect(s.admin).await.unwrap();
+    no_body
+        .write_all(
+            b"PUT /v1/sandboxes/box HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let mut idle = TcpStream::connect(s.admin).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let (silent, half, no_body, idle) = tokio::join!(
+        closed_within(&mut silent, limit),
+        closed_within(&mut half, limit),
+        closed_within(&mut no_body, limit),
+        closed_within(&mut idle, limit),
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "closed too soon"
+    );
+    assert_eq!(silent.unwrap(), b"");
+    half.unwrap();
+    let no_body = String::from_utf8(no_body.unwrap()).unwrap();
+    assert!(no_body.starts_with("HTTP/1.1 408"), "{no_body}");
+    assert!(
+        no_body.contains("\"code\":\"INVALID_ARGUMENT\""),
+        "{no_body}"
+    );
+    let idle = String::from_utf8(idle.unwrap()).unwrap();
+    assert!(idle.starts_with("HTTP/1.1 200"), "{idle}");
+    // Nothing was stored, and the API still answers.
+    assert_eq!(
+        admin(&s, "GET", "/v1/sandboxes", None).await.json(),
+        json!({"sandboxes": []})
+    );
+}
+
+#[tokio::test]
+async fn admin_connections_are_bounded() {
+    let s = Server::start(&["--store", ":memory:"], &[]);
+    let mut held = Vec::new();
+    for _ in 0..256 {
+        held.push(TcpStream::connect(s.admin).await.unwrap());
+    }
+    // Give the server time to take them all.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = tokio::spawn(call(s.admin, "GET", "127.0.0.1", "/healthz", &[], None));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the 257th admin connection was served"
+    );
+    drop(held.pop());
+    let r = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("a freed slot was not reused")
+        .unwrap();
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let s = Server::start(
+        &["--store", ":memory:"],
+        &[("PORTWAY_ADMIN_TOKEN", "s3cret-admin")],
+    );
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let auth = format!("{scheme} s3cret-admin");
+        let r = call(
+            s.admin,
+            "GET",
+            "127.0.0.1",
+            "/v1/sandboxes",
+            &[("authorization", &auth)],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{scheme}");
+    }
+    for auth in ["Basic s3cret-admin", "Bearers3cret-admin", "s3cret-admin"] {
+        let r = call(
+            s.admin,
+            "GET",
+            "127.0.0.1",
+            "/v1/sandboxes",
+            &[("authorization", auth)],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 401, "{auth}");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_token_can_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "t0ken-from-file\n").unwrap();
+    let file = file.to_str().unwrap();
+    let authorized = |s: &Server, token: &'static str| {
+        let addr = s.admin;
+        async move {
+            let auth = format!("Bearer {token}");
+            call(
+                addr,
+                "GET",
+                "127.0.0.1",
+                "/v1/sandboxes",
+                &[("authorization", &auth)],
+                None,
+            )
+            .await
+            .status
+        }
+    };
+    // The flag; the trailing newline is not part of the token.
+    let s = Server::start(&["--store", ":memory:", "--admin-token-file", file], &[]);
+    assert_eq!(admin(&s, "GET", "/v1/sandboxes", None).await.status, 401);
+    assert_eq!(authorized(&s, "t0ken-from-file").await, 200);
+    drop(s);
+    // The environment, and the TOML file.
+    let s = Server::start(
+        &["--store", ":memory:"],
+        &[("PORTWAY_ADMIN_TOKEN_FILE", file)],
+    );
+    assert_eq!(authorized(&s, "t0ken-from-file").await, 200);
+    drop(s);
+    let config = dir.path().join("portway.toml");
+    std::fs::write(&config, format!("admin_token_file = {file:?}\n")).unwrap();
+    let s = Server::start(&["--config", config.to_str().unwrap()], &[]);
+    assert_eq!(admin(&s, "GET", "/v1/sandboxes", None).await.status, 401);
+    assert_eq!(authorized(&s, "t0ken-from-file").await, 200);
+    drop(s);
+
+    // A missing, an empty or an unreadable file stops the start, naming the file.
+    let missing = dir.path().join("nope");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let unreadable = dir.path().to_str().unwrap(); // a directory
+    for bad in [
+        missing.to_str().unwrap(),
+        empty.to_str().unwrap(),
+        unreadable,
+    ] {
+        let (code, stderr) = serve_output(&["--admin-token-file", bad], &[]);
+        assert_ne!(code, Some(0), "{bad}: {stderr}");
+        assert!(code.is_some(), "{bad}: killed");
+        assert!(stderr.contains(bad), "{bad}: {stderr}");
+    }
+    // With --admin-token as well, it is refused.
+    let (code, stderr) = serve_output(&["--admin-token-file", file, "--admin-token", "x"], &[]);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("--admin-token"), "{stderr}");
+    let (code, stderr) = serve_output(
+        &["--admin-token-file", file],
+        &[("PORTWAY_ADMIN_TOKEN", "x")],
+    );
+    assert_ne!(code, Some(0), "{stderr}");
+    std::fs::write(
+        &config,
+        format!("admin_token_file = {file:?}\nadmin_token = \"abcdefgh\"\n"),
+    )
+    .unwrap();
+    let (code, stderr) = serve_output(&["--config", config.to_str().unwrap()], &[]);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("admin_token_file"), "{stderr}");
+}
+
+/// The soft and hard open-file limits of a running process.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_owned(), fields[4].to_owned())
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    use std::os::unix::process::CommandExt;
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    assert!(hard > 256, "the hard limit here is {hard}");
+    let s = Server::start_with(&["--store", ":memory:"], &[], |cmd| {
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, 256, hard));
+        }
+    });
+    let (soft, got_hard) = open_file_limits(s.child.id());
+    assert_eq!(
+        (soft.as_str(), got_hard.as_str()),
+        (&*hard.to_string(), &*hard.to_string())
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_low_open_file_limit_is_warned_about_and_accept_failures_are_logged_sparingly() {
+    use std::os::unix::process::CommandExt;
+    // Room for the runtime, the store and the listeners, and a few connections.
+    let mut s = Server::start_with(&["--store", ":memory:"], &[], |cmd| {
+        cmd.stderr(Stdio::piped());
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, 64, 64));
+        }
+    });
+    let mut stderr = s.child.stderr.take().unwrap();
+    // More connections than descriptors: accept fails with EMFILE over and over.
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        held.push(TcpStream::connect(s.admin).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(held);
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    assert!(log.contains("open-file limit"), "{log}");
+    let failures = log.matches("admin accept failed").count();
+    assert!(
+        (1..=3).contains(&failures),
+        "{failures} accept failures logged:\n{log}"
+    );
+}
+
+#[test]
+fn durations_take_humantime_forms_and_overflows_are_refused() {
+    // humantime's forms and the ones it does not take (fractions, bare seconds) start.
+    for value in ["1h30m", "2m 30s", "1.5s", "10", "0.25", "250ms"] {
+        let (code, stderr) = serve_output(&["--idle-timeout", value, "--help"], &[]);
+        assert_eq!(code, Some(0), "{value}: {stderr}");
+        let (code, stderr) = serve_output(&["--idle-timeout", value, "--max-headers", "0"], &[]);
+        assert_eq!(code, Some(1), "{value}: {stderr}");
+        assert!(stderr.contains("max_headers"), "{value}: {stderr}");
+    }
+    // Overflowing values: a clear message at start and a non-zero exit, never a panic.
+    for value in [
+        "10000000000000000000",
+        "100000000000000000000",
+        "10000000000000000000h",
+        "1e400",
+        "400d",
+        "1.5e300s",
+    ] {
+        let (code, stderr) = serve_output(&["--idle-timeout", value], &[]);
+        assert!(
+            matches!(code, Some(1 | 2)),
+            "{value}: exit {code:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{value}: {stderr}");
+        assert!(stderr.contains("idle"), "{value}: {stderr}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portway.toml");
+    std::fs::write(&config, "idle_timeout = \"10000000000000000000\"\n").unwrap();
+    let (code, stderr) = serve_output(&["--config", config.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("idle_timeout"), "{stderr}");
+    std::fs::write(&config, "idle_timeout = \"100000000000000000000\"\n").unwrap();
+    let (code, stderr) = serve_output(&["--config", config.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("idle_timeout"), "{stderr}");
 }
