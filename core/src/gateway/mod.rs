@@ -14,6 +14,7 @@
 //! - **relay**: the response streamed back, or WebSocket frames both ways (`relay.rs`);
 //! - **refusal**: every failure as its status and code (`refusal.rs`, [`GatewayRefusal`]).
 
+mod activity;
 mod config;
 mod headers;
 mod limits;
@@ -48,8 +49,9 @@ pub use self::server::GatewayHandle;
 
 pub(crate) use self::route::resolve;
 
+use self::activity::Watched;
 use self::headers::Forwarding;
-use self::limits::{ConnectionGuard, Guarded, SandboxLimits, Watched};
+use self::limits::{ConnectionGuard, Guarded, SandboxLimits};
 use self::pool::{Pooled, SendError, UpstreamPool};
 use self::route::request_host;
 use crate::registry::{Registry, Resolution, Upstream};

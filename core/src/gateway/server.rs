@@ -15,7 +15,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
-use super::limits::{Activity, Tracked};
+use super::activity::{Activity, Tracked};
 use super::refusal::GatewayRefusal;
 use crate::error::{Error, Result};
 
