@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_LENGTH, HOST, HeaderMap, TRANSFER_ENCODING};
+use http::header::{ACCEPT, HOST};
 use http::{Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -52,7 +52,7 @@ pub(crate) use self::route::resolve;
 use self::activity::Watched;
 use self::headers::Forwarding;
 use self::limits::{ConnectionGuard, Guarded, SandboxLimits};
-use self::pool::{Pooled, SendError, UpstreamPool};
+use self::pool::{Pooled, UpstreamPool};
 use self::route::request_host;
 use crate::registry::{Registry, Resolution, Upstream};
 
@@ -156,7 +156,7 @@ impl Gateway {
     {
         match self.proxy(req, client).await {
             Ok(res) => res,
-            Err(req) => self.refuse(GatewayRefusal::NotFound, &req),
+            Err(req) => self.refuse(GatewayRefusal::not_preview(), &req),
         }
     }
 
@@ -181,28 +181,23 @@ impl Gateway {
         B::Error: Into<BoxError>,
     {
         // Framing a proxy must not guess at (request smuggling): refuse and close.
-        if req.method() == Method::CONNECT
-            || (req.headers().contains_key(TRANSFER_ENCODING)
-                && req.headers().contains_key(CONTENT_LENGTH))
-        {
-            return Ok(self.refuse(GatewayRefusal::BadRequest, &req));
+        if let Some(why) = GatewayRefusal::ambiguous_framing(&req) {
+            return Ok(self.refuse(why, &req));
         }
         // Route.
         let resolution = match request_host(&req) {
             Some(host) => resolve(&self.inner.registry, host),
             None => Resolution::NotPreview,
         };
-        let upstream = match resolution {
-            Resolution::NotPreview => return Err(req),
-            Resolution::Denied => return Ok(self.refuse(GatewayRefusal::InvalidToken, &req)),
-            Resolution::Stale { .. } => {
-                return Ok(self.refuse(GatewayRefusal::StalePreviewUrl, &req));
-            }
-            Resolution::Upstream(u) => u,
+        let upstream = match GatewayRefusal::of_resolution(resolution) {
+            Ok(upstream) => upstream,
+            // Not a preview host: the host application's own routes may take the request.
+            Err(GatewayRefusal::NotFound) => return Err(req),
+            Err(why) => return Ok(self.refuse(why, &req)),
         };
         // Admit.
         let Some(permit) = self.inner.limits.admit(upstream.sandbox_id_shared()) else {
-            return Ok(self.refuse(GatewayRefusal::SandboxConnectionLimit, &req));
+            return Ok(self.refuse(GatewayRefusal::sandbox_at_limit(), &req));
         };
         let res = if headers::is_websocket_upgrade(req.headers()) && req.method() == Method::GET {
             ws_proxy::forward(self, req, upstream, permit, client).await
@@ -258,16 +253,10 @@ impl Gateway {
     {
         // The gateway's own answers only look at `Accept` (JSON or HTML).
         let accept = req.headers().get(ACCEPT).cloned();
-        let refuse = |why: GatewayRefusal| {
-            let mut h = HeaderMap::new();
-            if let Some(a) = &accept {
-                h.insert(ACCEPT, a.clone());
-            }
-            why.response(&h)
-        };
+        let refuse = |why: GatewayRefusal| why.respond(accept.as_ref());
         let uri = match origin_form(req.uri()) {
             Some(uri) => uri,
-            None => return refuse(GatewayRefusal::BadRequest),
+            None => return refuse(GatewayRefusal::unsendable_target()),
         };
         let forwarding = self.forwarding(&req, &upstream, false, client);
         let (mut parts, body) = req.into_parts();
@@ -290,16 +279,12 @@ impl Gateway {
         );
         let (res, lease) = match sent.await {
             Ok(Ok(pair)) => pair,
-            // A malformed request body (a bad chunk size) is the client's fault, not the sandbox's.
-            Ok(Err(_)) if client_body_failed.load(std::sync::atomic::Ordering::Relaxed) => {
-                return refuse(GatewayRefusal::BadRequest);
+            Ok(Err(e)) => {
+                let client_body_failed =
+                    client_body_failed.load(std::sync::atomic::Ordering::Relaxed);
+                return refuse(GatewayRefusal::send_failed(&e, client_body_failed));
             }
-            Ok(Err(SendError::Connect(e))) => return refuse(GatewayRefusal::connect_failed(&e)),
-            Ok(Err(SendError::Upstream(e))) => {
-                tracing::debug!(error = %e, "the sandbox's answer failed");
-                return refuse(GatewayRefusal::UpstreamError);
-            }
-            Err(_) => return refuse(GatewayRefusal::UpstreamTimeout),
+            Err(_) => return refuse(GatewayRefusal::response_timed_out()),
         };
         self.inner.metrics.upstream_latency(start.elapsed());
         let (mut parts, body) = res.into_parts();

@@ -5,6 +5,7 @@
 //! hold the size limits and cut off a peer that sends garbage without harming the other.
 
 use bytes::Bytes;
+use http::header::ACCEPT;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::upgrade::OnUpgrade;
@@ -12,6 +13,7 @@ use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout};
 
 use super::limits::SandboxPermit;
+use super::pool::SendError;
 use super::refusal::GatewayRefusal;
 use super::relay::{RelayLimits, relay};
 use super::{Body, BoxError, Gateway, headers};
@@ -30,6 +32,9 @@ where
     B::Error: Into<BoxError>,
 {
     let config = &gw.inner.config;
+    // The gateway's own answers only look at `Accept` (JSON or HTML).
+    let accept = req.headers().get(ACCEPT).cloned();
+    let refuse = |why: GatewayRefusal| why.respond(accept.as_ref());
     let client_upgrade = hyper::upgrade::on(&mut req);
     let mut headers = req.headers().clone();
     headers::to_upstream(&mut headers, &gw.forwarding(&req, &upstream, true, client));
@@ -38,7 +43,6 @@ where
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
-    let client_headers = req.headers().clone();
     drop(req);
 
     let stream = match connect(
@@ -50,12 +54,12 @@ where
     .await
     {
         Ok(s) => s,
-        Err(e) => return GatewayRefusal::connect_failed(&e).response(&client_headers),
+        Err(e) => return refuse(GatewayRefusal::send_failed(&SendError::Connect(e), false)),
     };
     let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
     {
         Ok(pair) => pair,
-        Err(_) => return GatewayRefusal::UpstreamError.response(&client_headers),
+        Err(e) => return refuse(GatewayRefusal::send_failed(&SendError::Upstream(e), false)),
     };
     tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
@@ -63,14 +67,14 @@ where
     let mut upstream_req = Request::new(Empty::<Bytes>::new());
     *upstream_req.uri_mut() = match path.parse() {
         Ok(uri) => uri,
-        Err(_) => return GatewayRefusal::BadRequest.response(&client_headers),
+        Err(_) => return refuse(GatewayRefusal::unsendable_target()),
     };
     *upstream_req.headers_mut() = headers;
     let start = Instant::now();
     let mut res = match timeout(config.response_timeout, sender.send_request(upstream_req)).await {
         Ok(Ok(res)) => res,
-        Ok(Err(_)) => return GatewayRefusal::UpstreamError.response(&client_headers),
-        Err(_) => return GatewayRefusal::UpstreamTimeout.response(&client_headers),
+        Ok(Err(e)) => return refuse(GatewayRefusal::send_failed(&SendError::Upstream(e), false)),
+        Err(_) => return refuse(GatewayRefusal::response_timed_out()),
     };
     gw.inner.metrics.upstream_latency(start.elapsed());
 
