@@ -5,15 +5,28 @@
 //! (like Cloudflare's `proxyToSandbox`), and [`GatewayService`] is a tower `Service` that
 //! answers everything.
 //!
-//! A request goes through named phases, each in its own place:
+//! A request goes through named phases, each a function of its own, in this order for HTTP
+//! (`Gateway::proxy`, then `Gateway::forward`) and for a WebSocket upgrade (`Gateway::proxy`,
+//! then `ws_proxy::forward`):
 //!
-//! - **route**: the host to an exposed port, token compared (`route.rs`, `resolve`);
-//! - **admit**: the per-sandbox limit (`limits.rs`, `SandboxLimits::admit`);
-//! - **rewrite**: the request as the sandbox gets it (`headers.rs`, `to_upstream`);
-//! - **connect**: a pooled connection to the sandbox (`pool.rs`; `ws_proxy.rs` for upgrades);
-//! - **relay**: the response streamed back, or WebSocket frames both ways (`relay.rs`);
-//! - **refusal**: every failure as its status and code (`refusal.rs`, [`GatewayRefusal`]).
+//! - **route**: `Gateway::route`, the host to an exposed port with the token compared
+//!   (`route.rs`, `resolve`);
+//! - **admit**: `Gateway::admit`, the per-sandbox limit (`limits.rs`, `SandboxLimits::admit`);
+//! - **rewrite**: `Gateway::rewrite`, the request as the sandbox gets it, for both paths
+//!   (`headers.rs`, `to_upstream`);
+//! - **connect**: `Gateway::connect`, the request sent on a pooled connection to the sandbox
+//!   (`pool.rs`, `UpstreamPool::send`); `ws_proxy::connect` for an upgrade, on a connection
+//!   of its own;
+//! - **relay**: `Gateway::relay`, the response streamed back (`headers.rs`, `to_client`);
+//!   `ws_proxy::relay` for an upgrade, then frames both ways (`relay.rs`, `relay`);
+//! - **refusal**: every failure of any phase as its status and code, made in `refusal.rs`
+//!   only ([`GatewayRefusal`]; `GatewayRefusal::of_resolution`, `sandbox_at_limit`,
+//!   `connect_failed`, `send_failed`, ...).
+//!
+//! Around them: `server.rs` (the listener, its limits and timeouts), `activity.rs` (what
+//! the idle timeouts watch), `config.rs` and `metrics.rs`.
 
+mod activity;
 mod config;
 mod headers;
 mod limits;
@@ -30,13 +43,15 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_LENGTH, HOST, HeaderMap, TRANSFER_ENCODING};
+use http::header::{ACCEPT, HOST};
 use http::{Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -48,9 +63,10 @@ pub use self::server::GatewayHandle;
 
 pub(crate) use self::route::resolve;
 
+use self::activity::Watched;
 use self::headers::Forwarding;
-use self::limits::{ConnectionGuard, Guarded, SandboxLimits, Watched};
-use self::pool::{Pooled, SendError, UpstreamPool};
+use self::limits::{ConnectionGuard, Guarded, SandboxLimits, SandboxPermit};
+use self::pool::{Lease, Pooled, UpstreamPool};
 use self::route::request_host;
 use crate::registry::{Registry, Resolution, Upstream};
 
@@ -154,7 +170,7 @@ impl Gateway {
     {
         match self.proxy(req, client).await {
             Ok(res) => res,
-            Err(req) => self.refuse(GatewayRefusal::NotFound, &req),
+            Err(req) => self.refuse(GatewayRefusal::not_preview(), &req),
         }
     }
 
@@ -169,6 +185,9 @@ impl Gateway {
         self.proxy(req, client).await
     }
 
+    /// The HTTP and WebSocket paths, phase by phase: route, admit, then the rest in
+    /// [`Gateway::forward`] or `ws_proxy::forward`; a request for a host that is not a preview
+    /// host is handed back (`Err`).
     async fn proxy<B>(
         &self,
         req: Request<B>,
@@ -179,28 +198,18 @@ impl Gateway {
         B::Error: Into<BoxError>,
     {
         // Framing a proxy must not guess at (request smuggling): refuse and close.
-        if req.method() == Method::CONNECT
-            || (req.headers().contains_key(TRANSFER_ENCODING)
-                && req.headers().contains_key(CONTENT_LENGTH))
-        {
-            return Ok(self.refuse(GatewayRefusal::BadRequest, &req));
+        if let Some(why) = GatewayRefusal::ambiguous_framing(&req) {
+            return Ok(self.refuse(why, &req));
         }
-        // Route.
-        let resolution = match request_host(&req) {
-            Some(host) => resolve(&self.inner.registry, host),
-            None => Resolution::NotPreview,
+        let upstream = match self.route(&req) {
+            Ok(upstream) => upstream,
+            // Not a preview host: the host application's own routes may take the request.
+            Err(GatewayRefusal::NotFound) => return Err(req),
+            Err(why) => return Ok(self.refuse(why, &req)),
         };
-        let upstream = match resolution {
-            Resolution::NotPreview => return Err(req),
-            Resolution::Denied => return Ok(self.refuse(GatewayRefusal::InvalidToken, &req)),
-            Resolution::Stale { .. } => {
-                return Ok(self.refuse(GatewayRefusal::StalePreviewUrl, &req));
-            }
-            Resolution::Upstream(u) => u,
-        };
-        // Admit.
-        let Some(permit) = self.inner.limits.admit(upstream.sandbox_id_shared()) else {
-            return Ok(self.refuse(GatewayRefusal::SandboxConnectionLimit, &req));
+        let permit = match self.admit(&upstream) {
+            Ok(permit) => permit,
+            Err(why) => return Ok(self.refuse(why, &req)),
         };
         let res = if headers::is_websocket_upgrade(req.headers()) && req.method() == Method::GET {
             ws_proxy::forward(self, req, upstream, permit, client).await
@@ -211,9 +220,52 @@ impl Gateway {
         Ok(res)
     }
 
+    /// A refusal before forwarding began, counted.
     fn refuse<B>(&self, why: GatewayRefusal, req: &Request<B>) -> Response<Body> {
         self.inner.metrics.response(why.status().as_u16());
         why.response(req.headers())
+    }
+
+    /// The route phase: the exposed port a request's host names (`route.rs`, `resolve`), or
+    /// the refusal the resolution gets (`GatewayRefusal::of_resolution`).
+    #[inline]
+    fn route<B>(&self, req: &Request<B>) -> Result<Upstream, GatewayRefusal> {
+        let resolution = match request_host(req) {
+            Some(host) => resolve(&self.inner.registry, host),
+            None => Resolution::NotPreview,
+        };
+        GatewayRefusal::of_resolution(resolution)
+    }
+
+    /// The admit phase: a permit for one more request or session to the upstream's
+    /// sandbox (`limits.rs`), or 429 at its limit.
+    #[inline]
+    fn admit(&self, upstream: &Upstream) -> Result<SandboxPermit, GatewayRefusal> {
+        self.inner
+            .limits
+            .admit(upstream.sandbox_id_shared())
+            .ok_or_else(GatewayRefusal::sandbox_at_limit)
+    }
+
+    /// The rewrite phase, HTTP and WebSocket alike: the request, in place, as the sandbox
+    /// gets it: the target in origin form, HTTP/1.1, the headers as `headers::to_upstream`
+    /// makes them (Host, `X-Forwarded-*`, no hop-by-hop headers).
+    #[inline]
+    fn rewrite<B>(
+        &self,
+        req: &mut Request<B>,
+        upstream: &Upstream,
+        websocket: bool,
+        client: Option<SocketAddr>,
+    ) -> Result<(), GatewayRefusal> {
+        let uri = origin_form(req.uri()).ok_or_else(GatewayRefusal::unsendable_target)?;
+        let forwarding = self.forwarding(req, upstream, websocket, client);
+        headers::to_upstream(req.headers_mut(), &forwarding);
+        if let Some(uri) = uri {
+            *req.uri_mut() = uri;
+        }
+        *req.version_mut() = Version::HTTP_11;
+        Ok(())
     }
 
     fn forwarding<B>(
@@ -243,11 +295,13 @@ impl Gateway {
         }
     }
 
+    /// The HTTP path after admit: rewrite, connect, relay, each failure answered as the
+    /// refusal phase says.
     async fn forward<B>(
         &self,
-        req: Request<B>,
+        mut req: Request<B>,
         upstream: Upstream,
-        permit: limits::SandboxPermit,
+        permit: SandboxPermit,
         client: Option<SocketAddr>,
     ) -> Response<Body>
     where
@@ -256,50 +310,56 @@ impl Gateway {
     {
         // The gateway's own answers only look at `Accept` (JSON or HTML).
         let accept = req.headers().get(ACCEPT).cloned();
-        let refuse = |why: GatewayRefusal| {
-            let mut h = HeaderMap::new();
-            if let Some(a) = &accept {
-                h.insert(ACCEPT, a.clone());
-            }
-            why.response(&h)
-        };
-        let uri = match origin_form(req.uri()) {
-            Some(uri) => uri,
-            None => return refuse(GatewayRefusal::BadRequest),
-        };
-        let forwarding = self.forwarding(&req, &upstream, false, client);
-        let (mut parts, body) = req.into_parts();
-        // Rewrite.
-        headers::to_upstream(&mut parts.headers, &forwarding);
-        if let Some(uri) = uri {
-            parts.uri = uri;
+        let refuse = |why: GatewayRefusal| why.respond(accept.as_ref());
+        if let Err(why) = self.rewrite(&mut req, &upstream, false, client) {
+            return refuse(why);
         }
-        parts.version = Version::HTTP_11;
+        let (parts, body) = req.into_parts();
         let (body, client_body_failed) = Watched::new(body);
         let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
+        match self
+            .connect(&upstream, upstream_req, &client_body_failed)
+            .await
+        {
+            Ok((res, lease)) => Gateway::relay(res, lease, permit),
+            Err(why) => refuse(why),
+        }
+    }
 
-        // Connect and send (the pool), then relay the response back.
+    /// The connect phase, HTTP: the request sent on a pooled connection to the sandbox (a
+    /// new one when none is idle, `pool.rs`) within the response timeout; the response
+    /// head, or the refusal for what failed.
+    async fn connect(
+        &self,
+        upstream: &Upstream,
+        req: Request<Body>,
+        client_body_failed: &AtomicBool,
+    ) -> Result<(Response<Incoming>, Lease), GatewayRefusal> {
         let start = Instant::now();
         let sent = tokio::time::timeout(
             self.inner.config.response_timeout,
             self.inner
                 .pool
-                .send(upstream.host_shared(), upstream.port(), upstream_req),
+                .send(upstream.host_shared(), upstream.port(), req),
         );
-        let (res, lease) = match sent.await {
-            Ok(Ok(pair)) => pair,
-            // A malformed request body (a bad chunk size) is the client's fault, not the sandbox's.
-            Ok(Err(_)) if client_body_failed.load(std::sync::atomic::Ordering::Relaxed) => {
-                return refuse(GatewayRefusal::BadRequest);
+        match sent.await {
+            Ok(Ok(pair)) => {
+                self.inner.metrics.upstream_latency(start.elapsed());
+                Ok(pair)
             }
-            Ok(Err(SendError::Connect(e))) => return refuse(GatewayRefusal::connect_failed(&e)),
-            Ok(Err(SendError::Upstream(e))) => {
-                tracing::debug!(error = %e, "the sandbox's answer failed");
-                return refuse(GatewayRefusal::UpstreamError);
-            }
-            Err(_) => return refuse(GatewayRefusal::UpstreamTimeout),
-        };
-        self.inner.metrics.upstream_latency(start.elapsed());
+            Ok(Err(e)) => Err(GatewayRefusal::send_failed(
+                &e,
+                client_body_failed.load(Relaxed),
+            )),
+            Err(_) => Err(GatewayRefusal::response_timed_out()),
+        }
+    }
+
+    /// The relay phase, HTTP: the sandbox's response streamed back with its headers as
+    /// `headers::to_client` makes them; its connection goes back to the pool and the
+    /// sandbox permit is released when the body ends.
+    #[inline]
+    fn relay(res: Response<Incoming>, lease: Lease, permit: SandboxPermit) -> Response<Body> {
         let (mut parts, body) = res.into_parts();
         headers::to_client(&mut parts.headers, false);
         let body = Guarded::new(Pooled::new(body, lease).map_err(BoxError::from), permit);

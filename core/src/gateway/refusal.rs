@@ -1,14 +1,36 @@
-//! The refusal phase: every failure of a request's path turned into its status and code
-//! ([`GatewayRefusal`], and [`GatewayRefusal::connect_failed`] for a failed connect), and
-//! the gateway's own answers, JSON for API clients and a small HTML page for browsers.
+//! The refusal phase: every failure of a request's path turned into its status and code, in
+//! one place. Each phase that can fail asks a function here for its refusal:
+//!
+//! - before routing, a request whose framing a proxy must not guess at:
+//!   [`GatewayRefusal::ambiguous_framing`] (400 `BAD_REQUEST`);
+//! - route: [`GatewayRefusal::of_resolution`] (404 `NOT_FOUND` for a host that is not a
+//!   preview host, also [`GatewayRefusal::not_preview`]; 404 `INVALID_TOKEN`; 410
+//!   `STALE_PREVIEW_URL`);
+//! - admit: [`GatewayRefusal::sandbox_at_limit`] (429 `SANDBOX_CONNECTION_LIMIT`);
+//! - rewrite: [`GatewayRefusal::unsendable_target`] (400 `BAD_REQUEST`);
+//! - connect and send, HTTP or WebSocket alike: [`GatewayRefusal::connect_failed`] (502
+//!   `PORT_NOT_LISTENING`, 504 `UPSTREAM_TIMEOUT`), [`GatewayRefusal::send_failed`] (502
+//!   `UPSTREAM_ERROR`, or 400 `BAD_REQUEST` when the client's body failed) and
+//!   [`GatewayRefusal::response_timed_out`] (504 `UPSTREAM_TIMEOUT`);
+//! - the listener: [`GatewayRefusal::over_connection_limit`] (503 `TOO_MANY_CONNECTIONS`),
+//!   written raw by [`GatewayRefusal::raw`].
+//!
+//! The answers themselves are made here too ([`GatewayRefusal::response`]): JSON for API
+//! clients and a small HTML page for browsers. What hyper answers itself before the gateway
+//! sees a request (a malformed or oversized head, a head that does not come in time) is not
+//! made here.
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue};
-use http::{HeaderMap, Response, StatusCode};
+use http::header::{
+    ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, TRANSFER_ENCODING,
+};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
 use super::Body;
+use super::pool::SendError;
 use crate::connect::ConnectError;
+use crate::registry::{Resolution, Upstream};
 
 /// Why the gateway answered a request itself instead of forwarding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +56,52 @@ pub enum GatewayRefusal {
 }
 
 impl GatewayRefusal {
+    /// The refusal for a request whose framing a proxy must not guess at (request
+    /// smuggling), whatever its host: a `CONNECT`, or both `Transfer-Encoding` and
+    /// `Content-Length`. 400 `BAD_REQUEST`, and the connection closed.
+    pub(super) fn ambiguous_framing<B>(req: &Request<B>) -> Option<GatewayRefusal> {
+        let ambiguous = req.method() == Method::CONNECT
+            || (req.headers().contains_key(TRANSFER_ENCODING)
+                && req.headers().contains_key(CONTENT_LENGTH));
+        ambiguous.then_some(GatewayRefusal::BadRequest)
+    }
+
+    /// The route phase's answer, from what the registry resolved the host to: the upstream,
+    /// or the refusal: 404 `NOT_FOUND` for a host that is not a preview host (which
+    /// `Gateway::proxy_to_sandbox` hands back instead), 404 `INVALID_TOKEN` for an unknown
+    /// sandbox, an unexposed port or a wrong token, 410 `STALE_PREVIEW_URL` for a stopped
+    /// sandbox.
+    #[inline]
+    pub(super) fn of_resolution(resolution: Resolution) -> Result<Upstream, GatewayRefusal> {
+        match resolution {
+            Resolution::Upstream(upstream) => Ok(upstream),
+            Resolution::NotPreview => Err(GatewayRefusal::not_preview()),
+            Resolution::Denied => Err(GatewayRefusal::InvalidToken),
+            Resolution::Stale { .. } => Err(GatewayRefusal::StalePreviewUrl),
+        }
+    }
+
+    /// The refusal for a host that is not a preview host of this gateway, when the gateway
+    /// answers it itself (`Gateway::handle`, `GatewayService`): 404 `NOT_FOUND`.
+    #[inline]
+    pub(super) const fn not_preview() -> GatewayRefusal {
+        GatewayRefusal::NotFound
+    }
+
+    /// The admit phase's refusal, when the sandbox has its maximum of requests in flight:
+    /// 429 `SANDBOX_CONNECTION_LIMIT`.
+    #[inline]
+    pub(super) const fn sandbox_at_limit() -> GatewayRefusal {
+        GatewayRefusal::SandboxConnectionLimit
+    }
+
+    /// The rewrite phase's refusal, for a request target with no path to send upstream:
+    /// 400 `BAD_REQUEST`.
+    #[inline]
+    pub(super) const fn unsendable_target() -> GatewayRefusal {
+        GatewayRefusal::BadRequest
+    }
+
     /// The refusal for a connect to the sandbox that failed, HTTP or WebSocket alike: a
     /// timeout is 504 `UPSTREAM_TIMEOUT`, anything else (nothing listening after the retry
     /// window) 502 `PORT_NOT_LISTENING`.
@@ -44,6 +112,38 @@ impl GatewayRefusal {
             }
             ConnectError::Timeout => GatewayRefusal::UpstreamTimeout,
         }
+    }
+
+    /// The refusal for a request that could not be sent or got no valid answer, HTTP or
+    /// WebSocket alike: 400 `BAD_REQUEST` when the client's own body failed first (a bad
+    /// chunk size is the client's fault, not the sandbox's), a failed connect as
+    /// [`GatewayRefusal::connect_failed`] says, 502 `UPSTREAM_ERROR` when the connection
+    /// failed or the answer was not HTTP.
+    pub(super) fn send_failed(e: &SendError, client_body_failed: bool) -> GatewayRefusal {
+        if client_body_failed {
+            return GatewayRefusal::BadRequest;
+        }
+        match e {
+            SendError::Connect(e) => GatewayRefusal::connect_failed(e),
+            SendError::Upstream(e) => {
+                tracing::debug!(error = %e, "the sandbox's answer failed");
+                GatewayRefusal::UpstreamError
+            }
+        }
+    }
+
+    /// The refusal when the sandbox's response head did not come within the response
+    /// timeout: 504 `UPSTREAM_TIMEOUT`.
+    #[inline]
+    pub(super) const fn response_timed_out() -> GatewayRefusal {
+        GatewayRefusal::UpstreamTimeout
+    }
+
+    /// The refusal for a connection over the gateway's maximum of open connections: 503
+    /// `TOO_MANY_CONNECTIONS`.
+    #[inline]
+    pub(super) const fn over_connection_limit() -> GatewayRefusal {
+        GatewayRefusal::TooManyConnections
     }
 
     /// The HTTP status.
@@ -97,8 +197,13 @@ impl GatewayRefusal {
 
     /// The response: JSON, or HTML when the client prefers it (`Accept: text/html`).
     pub fn response(self, request_headers: &HeaderMap) -> Response<Body> {
-        let wants_html = request_headers
-            .get(ACCEPT)
+        self.respond(request_headers.get(ACCEPT))
+    }
+
+    /// [`GatewayRefusal::response`] from the request's `Accept` header alone, all an answer
+    /// looks at (kept by the phases that no longer hold the request).
+    pub(super) fn respond(self, accept: Option<&HeaderValue>) -> Response<Body> {
+        let wants_html = accept
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"));
         let (content_type, body) = if wants_html {
@@ -121,6 +226,25 @@ impl GatewayRefusal {
         res
     }
 
+    /// The answer as raw HTTP/1.1, its head and its JSON body, for a connection the gateway
+    /// answers without reading it and then closes (`Connection: close`, `Retry-After: 1`).
+    pub(super) fn raw(self) -> (String, String) {
+        let body = format!(
+            r#"{{"error":"{}","code":"{}"}}"#,
+            self.message(),
+            self.code()
+        );
+        let status = self.status();
+        let head = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\nretry-after: 1\r\n\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        );
+        (head, body)
+    }
+
     fn json(self) -> String {
         serde_json::json!({"error": self.message(), "code": self.code()}).to_string()
     }
@@ -137,5 +261,27 @@ impl GatewayRefusal {
             message = self.message(),
             err = self.code(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_raw_answer_to_a_connection_over_the_limit() {
+        let (head, body) = GatewayRefusal::over_connection_limit().raw();
+        assert_eq!(
+            head,
+            format!(
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n",
+                body.len()
+            )
+        );
+        assert_eq!(
+            body,
+            r#"{"error":"Too many connections; try again shortly","code":"TOO_MANY_CONNECTIONS"}"#
+        );
     }
 }

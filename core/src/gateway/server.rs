@@ -15,7 +15,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
-use super::limits::{Activity, Tracked};
+use super::activity::{Activity, Tracked};
 use super::refusal::GatewayRefusal;
 use crate::error::{Error, Result};
 
@@ -138,13 +138,7 @@ async fn accept(listener: TcpListener, gateway: Gateway, stop: CancellationToken
 
 /// Answers a connection over the limit with a canned 503 and closes it, without reading it.
 async fn refuse_connection(mut stream: TcpStream) {
-    let why = GatewayRefusal::TooManyConnections;
-    let body = format!(r#"{{"error":"{}","code":"{}"}}"#, why.message(), why.code());
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         connection: close\r\nretry-after: 1\r\n\r\n",
-        body.len()
-    );
+    let (head, body) = GatewayRefusal::over_connection_limit().raw();
     let _ = timeout(Duration::from_secs(1), async {
         let _ = stream.write_all(head.as_bytes()).await;
         let _ = stream.write_all(body.as_bytes()).await;

@@ -1,23 +1,30 @@
 //! The WebSocket proxy (not to be confused with the WebSocket *client* of
-//! `crate::ws_client`): the handshake goes to the sandbox as it came (Host rewritten like any
-//! request); after the sandbox's 101, the relay ([`super::relay`]) passes the frames both
-//! ways until either side closes, close codes and reasons intact, reading their headers to
-//! hold the size limits and cut off a peer that sends garbage without harming the other.
+//! `crate::ws_client`): after the route and admit phases the handshake goes through the same
+//! rewrite as any request (`Gateway::rewrite`), then its own phases: [`connect`], an unpooled
+//! connection that sends the handshake, and [`relay`], which after the sandbox's 101 hands
+//! both upgraded connections to the frame relay ([`super::relay`]). That relay passes the
+//! frames both ways until either side closes, close codes and reasons intact, reading their
+//! headers to hold the size limits and cut off a peer that sends garbage without harming the
+//! other. Every failure is answered as the refusal phase says ([`GatewayRefusal`]).
 
 use bytes::Bytes;
+use http::header::ACCEPT;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout};
 
 use super::limits::SandboxPermit;
+use super::pool::SendError;
 use super::refusal::GatewayRefusal;
-use super::relay::{RelayLimits, relay};
+use super::relay::RelayLimits;
 use super::{Body, BoxError, Gateway, headers};
-use crate::connect::connect;
 use crate::registry::Upstream;
 
+/// The WebSocket path after admit: rewrite, connect, relay, each failure answered as the
+/// refusal phase says.
 pub(super) async fn forward<B>(
     gw: &Gateway,
     mut req: Request<B>,
@@ -29,51 +36,68 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let config = &gw.inner.config;
+    // The gateway's own answers only look at `Accept` (JSON or HTML).
+    let accept = req.headers().get(ACCEPT).cloned();
+    let refuse = |why: GatewayRefusal| why.respond(accept.as_ref());
     let client_upgrade = hyper::upgrade::on(&mut req);
-    let mut headers = req.headers().clone();
-    headers::to_upstream(&mut headers, &gw.forwarding(&req, &upstream, true, client));
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    let client_headers = req.headers().clone();
-    drop(req);
+    if let Err(why) = gw.rewrite(&mut req, &upstream, true, client) {
+        return refuse(why);
+    }
+    // The handshake as the sandbox gets it: the rewritten target and headers, no body.
+    let (http::request::Parts { uri, headers, .. }, _) = req.into_parts();
+    let mut handshake = Request::new(Empty::<Bytes>::new());
+    *handshake.uri_mut() = uri;
+    *handshake.headers_mut() = headers;
+    match connect(gw, &upstream, handshake).await {
+        Ok(res) => relay(gw, res, client_upgrade, permit),
+        Err(why) => refuse(why),
+    }
+}
 
-    let stream = match connect(
+/// The connect phase, WebSocket: a connection of its own to the sandbox (not pooled: it
+/// becomes the session), and the handshake sent on it within the response timeout; the
+/// sandbox's response head, or the refusal for what failed.
+async fn connect(
+    gw: &Gateway,
+    upstream: &Upstream,
+    handshake: Request<Empty<Bytes>>,
+) -> Result<Response<Incoming>, GatewayRefusal> {
+    let config = &gw.inner.config;
+    let failed = |e: SendError| GatewayRefusal::send_failed(&e, false);
+    let stream = crate::connect::connect(
         upstream.host(),
         upstream.port(),
         config.connect_retry_window,
         config.connect_timeout,
     )
     .await
-    {
-        Ok(s) => s,
-        Err(e) => return GatewayRefusal::connect_failed(&e).response(&client_headers),
-    };
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-    {
-        Ok(pair) => pair,
-        Err(_) => return GatewayRefusal::UpstreamError.response(&client_headers),
-    };
+    .map_err(|e| failed(SendError::Connect(e)))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| failed(SendError::Upstream(e)))?;
     tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
     });
-    let mut upstream_req = Request::new(Empty::<Bytes>::new());
-    *upstream_req.uri_mut() = match path.parse() {
-        Ok(uri) => uri,
-        Err(_) => return GatewayRefusal::BadRequest.response(&client_headers),
-    };
-    *upstream_req.headers_mut() = headers;
     let start = Instant::now();
-    let mut res = match timeout(config.response_timeout, sender.send_request(upstream_req)).await {
+    let res = match timeout(config.response_timeout, sender.send_request(handshake)).await {
         Ok(Ok(res)) => res,
-        Ok(Err(_)) => return GatewayRefusal::UpstreamError.response(&client_headers),
-        Err(_) => return GatewayRefusal::UpstreamTimeout.response(&client_headers),
+        Ok(Err(e)) => return Err(failed(SendError::Upstream(e))),
+        Err(_) => return Err(GatewayRefusal::response_timed_out()),
     };
     gw.inner.metrics.upstream_latency(start.elapsed());
+    Ok(res)
+}
 
+/// The relay phase, WebSocket: the sandbox's 101 goes back to the client (with its headers
+/// as `headers::to_client` makes them), and a task relays the frames of both upgraded
+/// connections, holding the sandbox permit for the session. A sandbox that refused the
+/// handshake has its answer sent back as it is.
+fn relay(
+    gw: &Gateway,
+    mut res: Response<Incoming>,
+    client: OnUpgrade,
+    permit: SandboxPermit,
+) -> Response<Body> {
     if res.status() != StatusCode::SWITCHING_PROTOCOLS {
         // The sandbox refused the handshake: its answer goes back as it is.
         let (mut parts, body) = res.into_parts();
@@ -86,7 +110,7 @@ where
 
     let relay = Relay {
         gateway: gw.clone(),
-        client: client_upgrade,
+        client,
         upstream: upstream_upgrade,
         permit,
     };
@@ -117,7 +141,7 @@ impl Relay {
         };
         inner.metrics.ws_opened();
         tokio::select! {
-            _ = relay(TokioIo::new(client), TokioIo::new(upstream), limits, &inner.graceful) => {}
+            _ = super::relay::relay(TokioIo::new(client), TokioIo::new(upstream), limits, &inner.graceful) => {}
             _ = inner.kill.cancelled() => {}
         }
         inner.metrics.ws_closed();
