@@ -685,6 +685,48 @@ async fn web_pages_cannot_drive_the_admin_api() {
     );
 }
 
+/// Every Portway setting that tests/api/parity.json gives a flag is a flag of `portway
+/// serve`, and one it gives none (null) has none, so a flag added to the server fails until
+/// the list names it.
+#[test]
+fn every_portway_setting_with_a_flag_is_a_serve_flag() {
+    let parity: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/api/parity.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_portway"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let settings = parity["options"]["PortwaySettings"].as_array().unwrap();
+    assert!(
+        !settings.is_empty(),
+        "parity.json lists no Portway settings"
+    );
+    for setting in settings {
+        let name = setting["rust"].as_str().unwrap();
+        match setting["cli"].as_str() {
+            Some(flag) => assert!(
+                help.contains(&format!("{flag} ")),
+                "`portway serve --help` has no {flag} ({name})"
+            ),
+            None => {
+                // The flag it would have: the name with dashes, singular (--reserved-port).
+                let dashed = name.replace('_', "-");
+                let stem = dashed.trim_end_matches("es").trim_end_matches('s');
+                assert!(
+                    !help.contains(&format!("--{stem}")),
+                    "`portway serve --help` has a flag for {name}: parity.json gives it none"
+                );
+            }
+        }
+    }
+}
+
 /// Every gateway setting of tests/api/parity.json is a flag of `portway serve`, and a flag
 /// reaches the core's checks (an unusable value is refused at start, naming the setting).
 #[test]

@@ -399,16 +399,14 @@ async fn flows() {
     }
 }
 
-/// tests/api/parity.json lists every gateway setting with its kind and default: the core's
-/// table is the source, so a setting added, renamed, reordered or given another default here
-/// fails until the list (which every binding checks itself against) follows.
-#[test]
-fn parity_options_match_the_core_table() {
+/// One option type of tests/api/parity.json's `options`, as (core name, kind, default).
+fn listed_options(option_type: &str) -> Vec<(String, String, Value)> {
     let path = vectors_dir().join("../api/parity.json");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let listed: Vec<(String, String, Value)> = doc["options"]["GatewayConfig"]
+    let entries = doc["options"][option_type]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("parity.json lists no options.{option_type}"));
+    entries
         .iter()
         .map(|o| {
             (
@@ -417,13 +415,170 @@ fn parity_options_match_the_core_table() {
                 o["default"].clone(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// tests/api/parity.json lists every gateway setting with its kind and default: the core's
+/// table is the source, so a setting added, renamed, reordered or given another default here
+/// fails until the list (which every binding checks itself against) follows.
+#[test]
+fn parity_options_match_the_core_table() {
     let ours: Vec<(String, String, Value)> = portway::GatewayConfig::fields()
         .into_iter()
         .map(|f| (f.name.to_owned(), f.kind.as_str().to_owned(), f.default))
         .collect();
     assert_eq!(
-        listed, ours,
+        listed_options("GatewayConfig"),
+        ours,
         "parity.json's options and the core's gateway table differ"
+    );
+}
+
+/// The kind parity.json writes for a field of this Rust type.
+trait Kind {
+    const KIND: &'static str;
+}
+
+macro_rules! kinds {
+    ($($ty:ty => $kind:literal,)*) => {
+        $(impl Kind for $ty {
+            const KIND: &'static str = $kind;
+        })*
+    };
+}
+
+kinds! {
+    bool => "bool",
+    String => "text",
+    i64 => "count",
+    u64 => "count",
+    std::time::Duration => "duration",
+    Vec<String> => "texts",
+    Vec<i64> => "counts",
+    Vec<(String, String)> => "pairs",
+    portway::WaitMode => "choice",
+    portway::GatewayConfig => "GatewayConfig",
+}
+
+fn kind_of<T: Kind>(_: &Option<T>) -> &'static str {
+    T::KIND
+}
+
+/// A resolved option value as parity.json writes a default (durations in seconds).
+trait DefaultJson {
+    fn json(&self) -> Value;
+}
+
+macro_rules! default_json {
+    ($($ty:ty => |$v:ident| $e:expr,)*) => {
+        $(impl DefaultJson for $ty {
+            fn json(&self) -> Value {
+                let $v = self;
+                $e
+            }
+        })*
+    };
+}
+
+default_json! {
+    String => |s| json!(s),
+    u16 => |n| json!(n),
+    usize => |n| json!(n),
+    std::time::Duration => |d| json!(d.as_secs_f64()),
+    Vec<String> => |v| json!(v),
+    Vec<(String, String)> => |v| json!(v),
+    portway::WaitMode => |m| json!(m.as_str()),
+}
+
+/// The fields of a settings type and of what it resolves to, named once: the destructuring
+/// has no `..`, so a field added to, or renamed in, either type fails to compile here until
+/// the list follows. Gives (name, kind, default) with the default as `resolve()` fills it in.
+macro_rules! resolved_fields {
+    ($settings:ident => $resolved:ident { $($name:ident),* $(,)? }) => {{
+        let portway::$settings { $($name),* } = portway::$settings::default();
+        let kinds = [$(kind_of(&$name)),*];
+        let portway::$resolved { $($name),* } = portway::$settings::default().resolve().unwrap();
+        let defaults = [$(DefaultJson::json(&$name)),*];
+        [$(stringify!($name)),*]
+            .into_iter()
+            .zip(kinds)
+            .zip(defaults)
+            .map(|((name, kind), default)| (name.to_owned(), kind.to_owned(), default))
+            .collect::<Vec<(String, String, Value)>>()
+    }};
+}
+
+/// parity.json's `options.WaitSettings`: the fields of `WaitSettings`, in order, with the
+/// defaults `WaitSettings::default().resolve()` gives.
+#[test]
+fn parity_wait_settings_match_the_core() {
+    let ours = resolved_fields!(WaitSettings => WaitOptions {
+        mode, path, status_min, status_max, timeout, interval,
+    });
+    assert_eq!(
+        listed_options("WaitSettings"),
+        ours,
+        "parity.json's WaitSettings and the core's differ"
+    );
+}
+
+/// parity.json's `options.WsConnectSettings`: the fields of `WsConnectSettings`, in order,
+/// with the defaults `WsConnectSettings::default().resolve()` gives.
+#[test]
+fn parity_ws_connect_settings_match_the_core() {
+    let ours = resolved_fields!(WsConnectSettings => WsConnectOptions {
+        path, headers, subprotocols, max_message_size, connect_timeout,
+    });
+    assert_eq!(
+        listed_options("WsConnectSettings"),
+        ours,
+        "parity.json's WsConnectSettings and the core's differ"
+    );
+}
+
+/// parity.json's `options.PortwaySettings`: the `portway_settings!` table's names and kinds,
+/// in order, with the defaults a Portway built with no settings has. The store is not
+/// readable from a built Portway, so its default is `StoreConfig::default()`'s; the gateway's
+/// is `{}` when the gateways it builds have `GatewayConfig::default()`.
+#[test]
+fn parity_portway_settings_match_the_core_table() {
+    // The table writes its types unqualified, as core/src/portway.rs sees them.
+    use portway::GatewayConfig;
+    macro_rules! names_and_kinds {
+        ($($(#[doc = $doc:literal])* $name:ident: $ty:ty;)*) => {
+            [$((stringify!($name), <$ty as Kind>::KIND)),*]
+        };
+    }
+    let portway = portway::PortwaySettings::default().build().unwrap();
+    let rules = portway.rules();
+    let default_of = |name: &str| match name {
+        "domains" => json!(rules.domains()),
+        "store" => match portway::StoreConfig::default() {
+            portway::StoreConfig::Memory => json!(":memory:"),
+            portway::StoreConfig::File(path) => json!(path),
+        },
+        "reserved_ports" => json!(rules.reserved_ports()),
+        "reserved_sandbox_ids" => json!(rules.reserved_sandbox_ids()),
+        "custom_domain_suffixes" => json!(rules.custom_domain_suffixes()),
+        "normalize_id" => json!(rules.normalize_id()),
+        "min_token_length" => json!(rules.min_token_length()),
+        "gateway" => {
+            let config = portway.gateway().unwrap().config().clone();
+            if config == GatewayConfig::default() {
+                json!({})
+            } else {
+                json!(format!("{config:?}"))
+            }
+        }
+        other => panic!("the portway_settings! table has {other}, which this test cannot read"),
+    };
+    let ours: Vec<(String, String, Value)> = portway::portway_settings!(names_and_kinds)
+        .into_iter()
+        .map(|(name, kind)| (name.to_owned(), kind.to_owned(), default_of(name)))
+        .collect();
+    assert_eq!(
+        listed_options("PortwaySettings"),
+        ours,
+        "parity.json's PortwaySettings and the core's portway_settings! table differ"
     );
 }

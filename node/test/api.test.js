@@ -368,3 +368,44 @@ describe('gateway options: the core table, the typings and parity.json agree', (
     })
   }
 })
+
+describe('option types: the typings and parity.json agree', () => {
+  const dts = fs.readFileSync(path.join(REPO, 'node', 'index.d.ts'), 'utf8')
+  const declared = (iface) => {
+    const body = dts.match(new RegExp(`export interface ${iface} \\{([\\s\\S]*?)\\n\\}`))
+    assert.ok(body, `index.d.ts has no ${iface} interface`)
+    return [...body[1].matchAll(/^\s+(\w+)\?:/gm)].map((m) => m[1])
+  }
+  // The interface of each option type, and what Node adds that has no core field (parity.json's
+  // note "node signal").
+  for (const [type, iface, nodeOnly] of [
+    ['PortwaySettings', 'PortwayOptions', []],
+    ['WaitSettings', 'WaitForPortOptions', ['signal']],
+    ['WsConnectSettings', 'WsConnectOptions', ['signal']],
+  ]) {
+    it(`index.d.ts declares exactly ${iface}: parity.json's ${type}`, () => {
+      // status_min and status_max are the one option status: [min, max].
+      const listed = [...new Set(parity.options[type].map((o) => o.node))]
+      assert.ok(listed.length > 0, `parity.json lists no ${type}`)
+      assert.deepEqual(declared(iface), [...listed, ...nodeOnly])
+    })
+  }
+
+  it('a default Portway shows the listed defaults (its domains, and the rules it validates with)', () => {
+    const defaults = Object.fromEntries(parity.options.PortwaySettings.map((o) => [o.rust, o.default]))
+    const pw = new Portway()
+    const fails = (code, f) => assert.throws(f, (e) => e instanceof PortwayError && e.code === code)
+    assert.deepEqual(pw.domains, defaults.domains)
+    for (const port of defaults.reserved_ports) fails('INVALID_PORT', () => pw.validatePort(port))
+    assert.equal(pw.validatePort(8080), 8080)
+    for (const id of defaults.reserved_sandbox_ids) fails('INVALID_SANDBOX_ID', () => pw.validateSandboxId(id))
+    for (const suffix of defaults.custom_domain_suffixes) {
+      fails('INVALID_CONFIG', () => new Portway({ domains: [`example.${suffix}`] }))
+    }
+    if (defaults.normalize_id) assert.equal(pw.validateSandboxId('My-Box'), 'my-box')
+    else fails('INVALID_SANDBOX_ID', () => pw.validateSandboxId('My-Box'))
+    const shortest = defaults.min_token_length
+    assert.equal(pw.validateToken('a'.repeat(shortest)), 'a'.repeat(shortest))
+    fails('INVALID_TOKEN_FORMAT', () => pw.validateToken('a'.repeat(shortest - 1)))
+  })
+})

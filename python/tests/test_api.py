@@ -69,6 +69,61 @@ def test_gateway_option_reaches_the_core(option: dict[str, Any]) -> None:
             portway.GatewayConfig(**{option["python"]: -1.0})
 
 
+OPTION_TYPES = {
+    "PortwaySettings": lambda: portway.Portway,
+    "WaitSettings": lambda: portway.Sandbox.wait_for_port,
+    "WsConnectSettings": lambda: portway.Sandbox.ws_connect,
+}
+
+
+def python_names(option_type: str) -> list[str]:
+    """parity.json's Python names of an option type, in order, each once (status_min and
+    status_max are the one keyword status=(min, max))."""
+    return list(dict.fromkeys(o["python"] for o in PARITY["options"][option_type]))
+
+
+@pytest.mark.parametrize("option_type", sorted(OPTION_TYPES))
+def test_every_option_is_a_keyword(option_type: str) -> None:
+    """The keywords of Portway(...), Sandbox.wait_for_port and Sandbox.ws_connect are exactly
+    parity.json's names of that option type, in order (the port is not an option)."""
+    listed = python_names(option_type)
+    assert listed, f"parity.json lists no {option_type}"
+    params = inspect.signature(OPTION_TYPES[option_type]()).parameters
+    keywords = [
+        name
+        for name, p in params.items()
+        if name not in ("self", "port") and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    assert keywords == listed
+
+
+def test_a_default_portway_has_the_listed_defaults() -> None:
+    """Portway() with no settings: what it shows of its settings (the domains, and the rules
+    its validators apply) is parity.json's defaults."""
+    defaults = {o["rust"]: o["default"] for o in PARITY["options"]["PortwaySettings"]}
+    pw = portway.Portway()
+    assert pw.domains == defaults["domains"]
+    for port in defaults["reserved_ports"]:
+        with pytest.raises(portway.InvalidPortError):
+            pw.validate_port(port)
+    assert pw.validate_port(8080) == 8080
+    for sandbox_id in defaults["reserved_sandbox_ids"]:
+        with pytest.raises(portway.InvalidSandboxIdError):
+            pw.validate_sandbox_id(sandbox_id)
+    for suffix in defaults["custom_domain_suffixes"]:
+        with pytest.raises(portway.InvalidConfigError):
+            portway.Portway(domains=[f"example.{suffix}"])
+    if defaults["normalize_id"]:
+        assert pw.validate_sandbox_id("My-Box") == "my-box"
+    else:
+        with pytest.raises(portway.InvalidSandboxIdError):
+            pw.validate_sandbox_id("My-Box")
+    shortest = defaults["min_token_length"]
+    assert pw.validate_token("a" * shortest) == "a" * shortest
+    with pytest.raises(portway.InvalidTokenFormatError):
+        pw.validate_token("a" * (shortest - 1))
+
+
 def test_parity_properties_are_attributes() -> None:
     """parity.json's Python note: these are attributes (properties), not methods."""
     for cls, name in [

@@ -54,6 +54,137 @@ final class ParityTests: XCTestCase {
         }
     }
 
+    /// The argument labels of `Portway.init`, `waitForPort` and `wsConnect` are exactly
+    /// parity.json's Swift names of PortwaySettings, WaitSettings and WsConnectSettings, in
+    /// order (read from the source: the generated bindings for `init`, the Swift wrappers the
+    /// docs teach for the other two), and a default the signature writes (other than `nil`,
+    /// which leaves it to the core) is parity.json's.
+    func testEveryOptionIsAnArgumentLabel() throws {
+        let parity = try loadJSON("tests/api/parity.json")
+        let declarations: [(type: String, file: String, after: String?, signature: String)] = [
+            ("PortwaySettings", "Generated/Portway.swift", "open class Portway:", "public convenience init("),
+            ("WaitSettings", "Sandbox+Swift.swift", nil, "public func waitForPort("),
+            ("WsConnectSettings", "Sandbox+Swift.swift", nil, "public func wsConnect("),
+        ]
+        for d in declarations {
+            let options = try XCTUnwrap(parity["options"]?[d.type]?.array, d.type)
+            XCTAssertFalse(options.isEmpty, "parity.json lists no \(d.type)")
+            // status_min and status_max are the one label statusRange.
+            var listed: [String] = []
+            for name in options.compactMap({ $0["swift"]?.string }) where !listed.contains(name) {
+                listed.append(name)
+            }
+            let params = try parameters(of: d.signature, in: d.file, after: d.after)
+                .filter { !$0.label.isEmpty && $0.label != "_" }
+            XCTAssertEqual(params.map(\.label), listed, "\(d.type): the labels of \(d.signature)...) in \(d.file)")
+            for p in params {
+                guard let written = p.defaultValue, written != "nil" else { continue }
+                let entry = options.first { $0["swift"]?.string == p.label }
+                XCTAssertEqual(
+                    swiftLiteral(written), entry?["default"],
+                    "\(d.type): \(p.label) defaults to \(written) in \(d.file)")
+            }
+        }
+    }
+
+    /// Portway() with no settings: the rules it validates with are parity.json's defaults
+    /// (Swift shows no other setting of a built Portway).
+    func testADefaultPortwayHasTheListedDefaults() throws {
+        let parity = try loadJSON("tests/api/parity.json")
+        var defaults: [String: JSON] = [:]
+        for o in try XCTUnwrap(parity["options"]?["PortwaySettings"]?.array) {
+            defaults[try XCTUnwrap(o["rust"]?.string)] = o["default"]
+        }
+        func code(_ call: () throws -> Any) -> PortwayErrorCode? {
+            do {
+                _ = try call()
+                return nil
+            } catch let error as PortwayError {
+                return error.code
+            } catch {
+                return nil
+            }
+        }
+        let portway = try Portway()
+        for port in try XCTUnwrap(defaults["reserved_ports"]?.array) {
+            let port = try XCTUnwrap(port.int)
+            XCTAssertEqual(code { try portway.validatePort(port) }, .invalidPort, "reserved port \(port)")
+        }
+        XCTAssertEqual(try portway.validatePort(8080), 8080)
+        for id in try XCTUnwrap(defaults["reserved_sandbox_ids"]?.array) {
+            let id = try XCTUnwrap(id.string)
+            XCTAssertEqual(code { try portway.validateSandboxId(id) }, .invalidSandboxId, "reserved id \(id)")
+        }
+        for suffix in try XCTUnwrap(defaults["custom_domain_suffixes"]?.array) {
+            let domain = "example." + (try XCTUnwrap(suffix.string))
+            XCTAssertEqual(code { try Portway(domains: [domain]) }, .invalidConfig, domain)
+        }
+        if try XCTUnwrap(defaults["normalize_id"]?.bool) {
+            XCTAssertEqual(try portway.validateSandboxId("My-Box"), "my-box")
+        } else {
+            XCTAssertEqual(code { try portway.validateSandboxId("My-Box") }, .invalidSandboxId)
+        }
+        let shortest = Int(try XCTUnwrap(defaults["min_token_length"]?.int))
+        let token = String(repeating: "a", count: shortest)
+        XCTAssertEqual(try portway.validateToken(token), token)
+        XCTAssertEqual(code { try portway.validateToken(String(token.dropLast())) }, .invalidTokenFormat)
+    }
+
+    /// The parameters of the first declaration starting `signature` (which ends in its `(`)
+    /// in swift/Sources/Portway/`file`, after the first `after`: each one's label and the
+    /// default it writes.
+    private func parameters(
+        of signature: String, in file: String, after: String?
+    ) throws -> [(label: String, defaultValue: String?)] {
+        let url = repositoryRoot.appendingPathComponent("swift/Sources/Portway/\(file)")
+        var text = Substring(try String(contentsOf: url, encoding: .utf8))
+        if let after {
+            let found = try XCTUnwrap(text.range(of: after), "\(file) has no \(after)")
+            text = text[found.upperBound...]
+        }
+        let start = try XCTUnwrap(text.range(of: signature), "\(file) has no \(signature)")
+        var list: [String] = []
+        var current = ""
+        var depth = 1
+        scan: for ch in text[start.upperBound...] {
+            switch ch {
+            case "(", "[", "<": depth += 1
+            case ")", "]", ">": depth -= 1
+            default: break
+            }
+            if depth == 0 { break scan }
+            if ch == "," && depth == 1 {
+                list.append(current)
+                current = ""
+            } else {
+                current.append(ch)
+            }
+        }
+        list.append(current)
+        return list.map { raw in
+            let p = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            let label = String(p.prefix { $0.isLetter || $0.isNumber || $0 == "_" })
+            let written = p.range(of: " = ").map { String(p[$0.upperBound...]).trimmingCharacters(in: .whitespaces) }
+            return (label, written)
+        }
+    }
+
+    /// A default as a Swift signature writes it, as JSON (`nil` for one this test cannot read).
+    private func swiftLiteral(_ text: String) -> JSON? {
+        switch text {
+        case "[]", "[:]": return .array([])
+        case "true": return .bool(true)
+        case "false": return .bool(false)
+        default: break
+        }
+        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") {
+            return .string(String(text.dropFirst().dropLast()))
+        }
+        if let i = Int64(text) { return .int(i) }
+        if let d = Double(text) { return .double(d) }
+        return nil
+    }
+
     func testEveryNameRunsEndToEnd() async throws {
         try await everyName(servicePort: try FixtureService.port())
     }
