@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use portway::options::{OptionValue, TimeUnit};
 use portway::{ExposeOptions, GatewayOptions, Portway};
+#[path = "support/config.rs"]
+mod config;
+
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -40,37 +43,11 @@ impl Vars {
     }
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// The case's `Portway`: its `config` (as in the other vector files) and `gateway` options
 /// (the core's names; durations in seconds).
 fn portway_for(case: &Value) -> Portway {
     let config = &case["config"];
-    let mut b = Portway::builder();
-    if let Some(d) = config.get("domains") {
-        b = b.domains(strings(d));
-    }
-    if let Some(p) = config.get("reserved_ports") {
-        b = b.reserved_ports(p.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()));
-    }
-    if let Some(ids) = config.get("reserved_sandbox_ids") {
-        b = b.reserved_sandbox_ids(strings(ids));
-    }
-    if let Some(s) = config.get("custom_domain_suffixes") {
-        b = b.custom_domain_suffixes(strings(s));
-    }
-    if let Some(n) = config.get("normalize_id") {
-        b = b.normalize_id(n.as_bool().unwrap());
-    }
-    if let Some(n) = config.get("min_token_length") {
-        b = b.min_token_length(n.as_i64().unwrap());
-    }
+    let mut b = config::builder_for(config);
     let mut opts = GatewayOptions::default();
     for (name, value) in case["gateway"].as_object().into_iter().flatten() {
         let value = match value {

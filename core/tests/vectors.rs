@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use portway::{Error, ExposeOptions, Portway, Resolution};
+#[path = "support/config.rs"]
+mod config;
+
 use serde_json::{Value, json};
 
 fn vectors_dir() -> PathBuf {
@@ -24,34 +27,9 @@ fn load(file: &str) -> Vec<Value> {
 }
 
 fn portway_for(config: &Value) -> Portway {
-    let mut b = Portway::builder();
-    if let Some(d) = config.get("domains") {
-        b = b.domains(strings(d));
-    }
-    if let Some(p) = config.get("reserved_ports") {
-        b = b.reserved_ports(p.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()));
-    }
-    if let Some(ids) = config.get("reserved_sandbox_ids") {
-        b = b.reserved_sandbox_ids(strings(ids));
-    }
-    if let Some(s) = config.get("custom_domain_suffixes") {
-        b = b.custom_domain_suffixes(strings(s));
-    }
-    if let Some(n) = config.get("normalize_id") {
-        b = b.normalize_id(n.as_bool().unwrap());
-    }
-    if let Some(n) = config.get("min_token_length") {
-        b = b.min_token_length(n.as_i64().unwrap());
-    }
-    b.build().unwrap_or_else(|e| panic!("config {config}: {e}"))
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect()
+    config::builder_for(config)
+        .build()
+        .unwrap_or_else(|e| panic!("config {config}: {e}"))
 }
 
 /// Compares a result with a case's `expect`; `vars` binds `{name}` templates (flows only).
