@@ -124,3 +124,35 @@ async fn smuggling_and_malformed_requests_are_refused_and_closed() {
     // The gateway serves on.
     assert_eq!(get(addr, &host, "/echo").await.status, 200);
 }
+
+/// A WebSocket handshake is a GET without a body (RFC 6455 section 4.1): one that declares a
+/// body (a length or chunked) is refused with 400 at once, instead of being forwarded with a
+/// length and no body for the sandbox to wait on.
+#[tokio::test]
+async fn a_websocket_handshake_with_a_body_is_refused() {
+    let up = start_upstream().await;
+    let (p, gw) = gateway().await;
+    let host = expose(&p, "box", up.port()).await;
+    let handshake = |framing: &str, body: &str| {
+        format!(
+            "GET /ws HTTP/1.1\r\nhost: {host}\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+             sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\
+             {framing}\r\n{body}"
+        )
+    };
+    for (framing, body) in [
+        ("content-length: 5\r\n", "hello"),
+        ("transfer-encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n"),
+    ] {
+        let started = std::time::Instant::now();
+        let (text, _) = raw(gw.local_addr(), handshake(framing, body).as_bytes()).await;
+        assert_eq!(status(&text), 400, "{framing:?}: {text}");
+        assert!(text.contains("BAD_REQUEST"), "{framing:?}: {text}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{framing:?}");
+    }
+    // Without a body (or with a zero length) the handshake goes through.
+    for framing in ["", "content-length: 0\r\n"] {
+        let (text, _) = raw(gw.local_addr(), handshake(framing, "").as_bytes()).await;
+        assert_eq!(status(&text), 101, "{framing:?}: {text}");
+    }
+}

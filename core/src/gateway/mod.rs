@@ -212,6 +212,9 @@ impl Gateway {
             Err(why) => return Ok(self.refuse(why, &req)),
         };
         let res = if headers::is_websocket_upgrade(req.headers()) && req.method() == Method::GET {
+            if let Some(why) = GatewayRefusal::handshake_with_body(req.headers()) {
+                return Ok(self.refuse(why, &req));
+            }
             ws_proxy::forward(self, req, upstream, permit, client).await
         } else {
             self.forward(req, upstream, permit, client).await

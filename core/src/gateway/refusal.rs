@@ -66,6 +66,19 @@ impl GatewayRefusal {
         ambiguous.then_some(GatewayRefusal::BadRequest)
     }
 
+    /// The refusal for a WebSocket handshake that declares a body (`Transfer-Encoding`, or a
+    /// `Content-Length` other than 0): a handshake is a GET without one (RFC 6455 section
+    /// 4.1), and forwarding the length without the body would leave the sandbox waiting.
+    /// 400 `BAD_REQUEST`.
+    pub(super) fn handshake_with_body(headers: &HeaderMap) -> Option<GatewayRefusal> {
+        let has_body = headers.contains_key(TRANSFER_ENCODING)
+            || headers
+                .get_all(CONTENT_LENGTH)
+                .iter()
+                .any(|v| v.as_bytes() != b"0");
+        has_body.then_some(GatewayRefusal::BadRequest)
+    }
+
     /// The route phase's answer, from what the registry resolved the host to: the upstream,
     /// or the refusal: 404 `NOT_FOUND` for a host that is not a preview host (which
     /// `Gateway::proxy_to_sandbox` hands back instead), 404 `INVALID_TOKEN` for an unknown
