@@ -685,12 +685,9 @@ async fn web_pages_cannot_drive_the_admin_api() {
     );
 }
 
-/// Every Portway setting that tests/api/parity.json gives a flag is a flag of `portway
-/// serve`, and one it gives none (null) has none, so a flag added to the server fails until
-/// the list names it.
-#[test]
-fn every_portway_setting_with_a_flag_is_a_serve_flag() {
-    let parity: Value = serde_json::from_str(
+/// tests/api/parity.json, and what `portway serve --help` prints.
+fn parity_and_serve_help() -> (Value, String) {
+    let parity = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/api/parity.json"),
         )
@@ -701,7 +698,15 @@ fn every_portway_setting_with_a_flag_is_a_serve_flag() {
         .args(["serve", "--help"])
         .output()
         .unwrap();
-    let help = String::from_utf8_lossy(&help.stdout);
+    (parity, String::from_utf8_lossy(&help.stdout).into_owned())
+}
+
+/// Every Portway setting that tests/api/parity.json gives a flag is a flag of `portway
+/// serve`, and one it gives none (null) has none, so a flag added to the server fails until
+/// the list names it.
+#[test]
+fn every_portway_setting_with_a_flag_is_a_serve_flag() {
+    let (parity, help) = parity_and_serve_help();
     let settings = parity["options"]["PortwaySettings"].as_array().unwrap();
     assert!(
         !settings.is_empty(),
@@ -731,18 +736,7 @@ fn every_portway_setting_with_a_flag_is_a_serve_flag() {
 /// reaches the core's checks (an unusable value is refused at start, naming the setting).
 #[test]
 fn every_gateway_setting_is_a_serve_flag() {
-    let parity: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/api/parity.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let help = Command::new(env!("CARGO_BIN_EXE_portway"))
-        .args(["serve", "--help"])
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&help.stdout);
+    let (parity, help) = parity_and_serve_help();
     for option in parity["options"]["GatewayConfig"].as_array().unwrap() {
         let flag = option["cli"].as_str().unwrap();
         assert!(help.contains(flag), "`portway serve --help` has no {flag}");
