@@ -2,8 +2,8 @@
 //! stream within the timeouts, the gateway serves on, and nothing leaks (the process's open
 //! file descriptors and the gateway's gauges return to where they were).
 //!
-//! One test function runs the scenarios in turn: file-descriptor counts are per process, so
-//! no other test may run beside them.
+//! File-descriptor counts are per process, so no two tests may run beside each other: each
+//! test holds [`SERIAL`] while it runs.
 
 mod support;
 
@@ -18,6 +18,9 @@ use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
+
+/// Held by each test for its whole run (the fd counts of one would see the sockets of another).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -70,6 +73,7 @@ async fn read_head(s: &mut TcpStream) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_peers_leave_no_trace() {
+    let _serial = SERIAL.lock().await;
     let up = start_upstream().await;
     let cfg = GatewayConfig {
         idle_timeout: Duration::from_millis(500),
@@ -274,4 +278,226 @@ async fn hostile_peers_leave_no_trace() {
     settled(&gw, baseline, "a sandbox that never answers").await;
 
     assert_eq!(get(addr, &good, "/echo").await.status, 200);
+}
+
+/// A sandbox service (hyper) whose `POST /early` answers `early` at once and reads the body
+/// afterwards, sending how it ended (its length, or `None` if it broke off) on the channel;
+/// any other request is read whole and answered with its path. Also counts the connections it accepted.
+async fn early_answerer() -> (
+    u16,
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::UnboundedReceiver<Option<usize>>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use hyper::service::service_fn;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let tx = tx.clone();
+                    async move {
+                        let answer = if req.uri().path() == "/early" {
+                            tokio::spawn(async move {
+                                let got = req.into_body().collect().await;
+                                let _ = tx.send(got.ok().map(|b| b.to_bytes().len()));
+                            });
+                            Bytes::from_static(b"early")
+                        } else {
+                            let path = req.uri().path().to_owned();
+                            let _ = req.into_body().collect().await;
+                            Bytes::from(path)
+                        };
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Full::new(answer),
+                        ))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    (port, task, rx, accepted)
+}
+
+/// Sends the head of `POST /early` with `Content-Length: 100` and `first` body bytes, and
+/// reads the sandbox's early answer (the body is still incomplete then).
+async fn early_post(addr: std::net::SocketAddr, host: &str, first: usize) -> TcpStream {
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /early HTTP/1.1\r\nhost: {host}\r\ncontent-length: 100\r\n\r\n");
+    a.write_all(head.as_bytes()).await.unwrap();
+    a.write_all(&vec![b'x'; first]).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.ends_with(b"early") {
+        let n = tokio::time::timeout(Duration::from_secs(5), a.read(&mut buf))
+            .await
+            .expect("no early answer")
+            .unwrap();
+        assert!(n > 0, "closed before the early answer");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(seen.starts_with(b"HTTP/1.1 200"), "{seen:?}");
+    a
+}
+
+/// Issue 14: a request body still arriving (one byte at a time) after the sandbox answered
+/// must not hold the connection hostage: another visitor's request goes to another
+/// connection and is answered at once, not with 504 at the response timeout. The slow body
+/// still reaches the sandbox whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_upload_does_not_stall_other_requests() {
+    let _serial = SERIAL.lock().await;
+    let response_timeout = Duration::from_secs(3);
+    let cfg = GatewayConfig {
+        response_timeout,
+        ..Default::default()
+    };
+    let (p, gw) = gateway_with(cfg).await;
+    let addr = gw.local_addr();
+    let (port, task, mut bodies, _) = early_answerer().await;
+    let host = expose(&p, "early", port).await;
+    assert_eq!(get(addr, &host, "/warm").await.text(), "/warm");
+    let baseline = open_fds();
+
+    let mut a = early_post(addr, &host, 1).await;
+    // A trickles the rest of its body, a byte every 100 ms, until told to hurry.
+    let hurry = std::sync::Arc::new(tokio::sync::Notify::new());
+    let trickle = {
+        let hurry = hurry.clone();
+        tokio::spawn(async move {
+            for sent in 1..100 {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                        a.write_all(b"x").await.unwrap();
+                    }
+                    _ = hurry.notified() => {
+                        a.write_all(&vec![b'x'; 100 - sent]).await.unwrap();
+                        break;
+                    }
+                }
+            }
+            a
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = tokio::time::Instant::now();
+    let b = get(addr, &host, "/b").await;
+    let took = started.elapsed();
+    assert_eq!(
+        (b.status, b.text().as_str()),
+        (200, "/b"),
+        "B waited behind A's upload ({took:?})"
+    );
+    assert!(took < response_timeout, "B took {took:?}");
+
+    hurry.notify_one();
+    let a = trickle.await.unwrap();
+    let whole = tokio::time::timeout(Duration::from_secs(5), bodies.recv())
+        .await
+        .expect("the sandbox never saw the end of A's body");
+    assert_eq!(whole, Some(Some(100)), "A's body did not arrive whole");
+    drop(a);
+    assert_eq!(get(addr, &host, "/c").await.text(), "/c");
+    settled(&gw, baseline, "a slow upload after an early answer").await;
+    task.abort();
+}
+
+/// A client that gives up midway through its upload (after the sandbox answered): the
+/// half-written upstream connection is closed, never pooled, so the next request is not
+/// read by the sandbox as the rest of that body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_upload_connection_is_not_reused() {
+    let _serial = SERIAL.lock().await;
+    let cfg = GatewayConfig {
+        response_timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let (p, gw) = gateway_with(cfg).await;
+    let addr = gw.local_addr();
+    let (port, task, mut bodies, accepted) = early_answerer().await;
+    let host = expose(&p, "aborts", port).await;
+    assert_eq!(get(addr, &host, "/warm").await.text(), "/warm");
+    let baseline = open_fds();
+
+    for (round, reset) in [(0, false), (1, true)] {
+        let a = early_post(addr, &host, 10).await;
+        if reset {
+            let _ = a.set_zero_linger();
+        }
+        drop(a);
+        let broken = tokio::time::timeout(Duration::from_secs(5), bodies.recv())
+            .await
+            .expect("the sandbox never saw the end of the aborted body");
+        assert_eq!(
+            broken,
+            Some(None),
+            "round {round}: the aborted body looked whole"
+        );
+        let next = get(addr, &host, "/next").await;
+        assert_eq!(
+            (next.status, next.text().as_str()),
+            (200, "/next"),
+            "round {round}"
+        );
+    }
+    // The warm-up's connection, then one per aborted upload; `/next` reused a clean one.
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+    settled(&gw, baseline, "an aborted upload").await;
+    task.abort();
+}
+
+/// Sequential requests (bodies both ways, a HEAD, a 204-like empty answer) reuse one
+/// upstream connection: the rule for reuse does not cost the common case its pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_exchanges_reuse_one_connection() {
+    let _serial = SERIAL.lock().await;
+    let (p, gw) = gateway().await;
+    let addr = gw.local_addr();
+    let (port, task, _bodies, accepted) = early_answerer().await;
+    let host = expose(&p, "reuse", port).await;
+    for i in 0..20 {
+        let path = format!("/r{i}");
+        let got = match i % 4 {
+            0 => get(addr, &host, &path).await,
+            1 => {
+                request(
+                    addr,
+                    "POST",
+                    &host,
+                    &path,
+                    &[],
+                    Bytes::from(vec![b'y'; 5000]),
+                )
+                .await
+            }
+            2 => request(addr, "HEAD", &host, &path, &[], Bytes::new()).await,
+            _ => {
+                let chunked = [("transfer-encoding", "chunked")];
+                request(
+                    addr,
+                    "PUT",
+                    &host,
+                    &path,
+                    &chunked,
+                    Bytes::from_static(b"abc"),
+                )
+                .await
+            }
+        };
+        assert_eq!(got.status, 200, "{path}");
+        // Give the connection time to come back between requests.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    task.abort();
 }

@@ -1,12 +1,15 @@
 //! What the gateway watches as bytes move, for its timeouts and its answers: when a client
 //! connection last moved a byte ([`Activity`], through a [`Tracked`] stream), behind the idle
-//! timeouts, and whether a client's request body failed ([`Watched`]), so that a malformed
-//! body is answered 400 rather than blamed on the sandbox.
+//! timeouts, and how a client's request body went ([`Watched`]): whether it failed, so that a
+//! malformed body is answered 400 rather than blamed on the sandbox, and whether it went out
+//! whole, so that its upstream connection is reused only then.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU8, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -139,25 +142,59 @@ impl<T: AsyncWrite> AsyncWrite for Tracked<T> {
     }
 }
 
-pin_project! {
-    /// A request body that records whether the client's stream failed (a malformed chunk, a
-    /// connection cut mid-body), so the gateway can answer 400 rather than blame the sandbox.
-    pub(crate) struct Watched<B> {
-        #[pin]
-        inner: B,
-        failed: Arc<std::sync::atomic::AtomicBool>,
+/// How a request body went, as [`Watched`] saw it: shared with the gateway (a body that
+/// failed is the client's fault: 400) and with the lease of the upstream connection it went
+/// out on (only a connection whose request body was handed over whole may be reused).
+#[derive(Debug, Default)]
+pub(crate) struct BodyState(AtomicU8);
+
+/// The body's last frame was handed on.
+const ENDED: u8 = 1;
+/// The client's stream failed.
+const FAILED: u8 = 2;
+
+impl BodyState {
+    fn set(&self, bit: u8) {
+        if self.0.load(Relaxed) & bit == 0 {
+            self.0.fetch_or(bit, Release);
+        }
+    }
+
+    /// Whether the client's stream failed (a malformed chunk, a connection cut mid-body).
+    pub fn failed(&self) -> bool {
+        self.0.load(Acquire) & FAILED != 0
+    }
+
+    /// Whether the body was handed on to its end, without failing.
+    pub fn complete(&self) -> bool {
+        self.0.load(Acquire) == ENDED
     }
 }
 
-impl<B> Watched<B> {
-    pub fn new(inner: B) -> (Watched<B>, Arc<std::sync::atomic::AtomicBool>) {
-        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+pin_project! {
+    /// A request body that records how it went ([`BodyState`]): whether the client's stream
+    /// failed, so the gateway can answer 400 rather than blame the sandbox, and whether it was
+    /// handed on to its end (its last frame read, or nothing to read at all), so that its
+    /// upstream connection is reused only after a whole request.
+    pub(crate) struct Watched<B> {
+        #[pin]
+        inner: B,
+        state: Arc<BodyState>,
+    }
+}
+
+impl<B: Body> Watched<B> {
+    pub fn new(inner: B) -> (Watched<B>, Arc<BodyState>) {
+        let state = Arc::new(BodyState::default());
+        if inner.is_end_stream() {
+            state.set(ENDED);
+        }
         (
             Watched {
                 inner,
-                failed: failed.clone(),
+                state: state.clone(),
             },
-            failed,
+            state,
         )
     }
 }
@@ -172,14 +209,24 @@ impl<B: Body<Data = Bytes>> Body for Watched<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
         let res = this.inner.poll_frame(cx);
-        if matches!(res, Poll::Ready(Some(Err(_)))) {
-            this.failed.store(true, Relaxed);
+        match &res {
+            Poll::Ready(Some(Err(_))) => this.state.set(FAILED),
+            // Trailers are a body's last frame.
+            Poll::Ready(None) => this.state.set(ENDED),
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => this.state.set(ENDED),
+            _ => {}
         }
         res
     }
 
+    /// hyper asks this before the first frame and after each data frame, and stops reading a
+    /// body that says it has ended: that is its end as well.
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let end = self.inner.is_end_stream();
+        if end {
+            self.state.set(ENDED);
+        }
+        end
     }
 
     fn size_hint(&self) -> SizeHint {

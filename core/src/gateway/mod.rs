@@ -43,7 +43,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -63,7 +62,7 @@ pub use self::server::GatewayHandle;
 
 pub(crate) use self::route::resolve;
 
-use self::activity::Watched;
+use self::activity::{BodyState, Watched};
 use self::headers::Forwarding;
 use self::limits::{ConnectionGuard, Guarded, SandboxLimits, SandboxPermit};
 use self::pool::{Lease, Pooled, UpstreamPool};
@@ -318,42 +317,37 @@ impl Gateway {
             return refuse(why);
         }
         let (parts, body) = req.into_parts();
-        let (body, client_body_failed) = Watched::new(body);
+        let (body, body_state) = Watched::new(body);
         let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
-        match self
-            .connect(&upstream, upstream_req, &client_body_failed)
-            .await
-        {
+        match self.connect(&upstream, upstream_req, body_state).await {
             Ok((res, lease)) => Gateway::relay(res, lease, permit),
             Err(why) => refuse(why),
         }
     }
 
     /// The connect phase, HTTP: the request sent on a pooled connection to the sandbox (a
-    /// new one when none is idle, `pool.rs`) within the response timeout; the response
-    /// head, or the refusal for what failed.
+    /// new one when none is ready, `pool.rs`) within the response timeout; the response
+    /// head, or the refusal for what failed. `body` is how the request body goes: the lease
+    /// reuses the connection only if it went out whole.
     async fn connect(
         &self,
         upstream: &Upstream,
         req: Request<Body>,
-        client_body_failed: &AtomicBool,
+        body: Arc<BodyState>,
     ) -> Result<(Response<Incoming>, Lease), GatewayRefusal> {
         let start = Instant::now();
         let sent = tokio::time::timeout(
             self.inner.config.response_timeout,
             self.inner
                 .pool
-                .send(upstream.host_shared(), upstream.port(), req),
+                .send(upstream.host_shared(), upstream.port(), req, body.clone()),
         );
         match sent.await {
             Ok(Ok(pair)) => {
                 self.inner.metrics.upstream_latency(start.elapsed());
                 Ok(pair)
             }
-            Ok(Err(e)) => Err(GatewayRefusal::send_failed(
-                &e,
-                client_body_failed.load(Relaxed),
-            )),
+            Ok(Err(e)) => Err(GatewayRefusal::send_failed(&e, body.failed())),
             Err(_) => Err(GatewayRefusal::response_timed_out()),
         }
     }

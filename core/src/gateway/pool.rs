@@ -1,6 +1,18 @@
 //! The upstream connection pool: idle keep-alive HTTP/1.1 connections per sandbox
-//! `host:port`, taken for one request and given back when the response body has been read to
-//! its end.
+//! `host:port`, taken for one request and given back when that exchange is over.
+//!
+//! A connection is reusable only once both halves of its exchange are complete and nothing
+//! is left unread: the response body read to its end (a response without a body, to HEAD or
+//! with 204 or 304, is complete at its head) *and* the request body handed over whole
+//! ([`BodyState`], kept by the request body's wrapper). A sandbox may answer before it has
+//! read the request body; if the response ends first, the connection is not pooled: hyper
+//! finishes sending the body on it and then closes it. A body that broke off (a client that
+//! gave up midway) leaves a half-written request on its connection, which is closed.
+//!
+//! A connection is taken from the pool only if hyper says it is ready for a new request
+//! now (`SendRequest::is_ready`: the last bytes written and the last response read); a
+//! request never waits on a busy connection. One that is not ready yet stays in the pool for
+//! a later request, and this one goes to the next ready connection or a new one.
 //!
 //! Lighter than hyper-util's general client: no URI to build or hash per request, and a
 //! connection goes back to the pool from the response body itself at its end, not from a
@@ -22,6 +34,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use super::Body;
+use super::activity::BodyState;
 use crate::connect::{ConnectError, connect};
 
 type Key = (Arc<str>, u16);
@@ -73,14 +86,22 @@ impl UpstreamPool {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An idle connection to `host:port` that is still open, if there is one.
+    /// An idle connection to `host:port` that is open and ready for a request now, if there
+    /// is one, the most recently used first. Closed and expired ones are dropped on the way;
+    /// one not ready yet (still writing the end of its last request) is left for later.
     fn take_idle(&self, host: &Arc<str>, port: u16) -> Option<SendRequest<Body>> {
         let mut idle = self.lock();
         let list = idle.get_mut(&(host.clone(), port))?;
         let fresh_after = Instant::now().checked_sub(self.idle_timeout);
-        while let Some(c) = list.pop() {
-            if !c.sender.is_closed() && fresh_after.is_none_or(|t| c.since > t) {
-                return Some(c.sender);
+        let mut i = list.len();
+        while i > 0 {
+            i -= 1;
+            let c = &list[i];
+            if c.sender.is_closed() || fresh_after.is_some_and(|t| c.since <= t) {
+                list.swap_remove(i);
+            } else if c.sender.is_ready() {
+                // What `swap_remove` moves to `i` was looked at already.
+                return Some(list.swap_remove(i).sender);
             }
         }
         None
@@ -123,20 +144,21 @@ impl UpstreamPool {
         Ok(sender)
     }
 
-    /// Sends `req` to `host:port` on an idle connection, or a new one. A request that an idle
-    /// connection could not take (closed by the sandbox meanwhile) is sent on a new one.
+    /// Sends `req` to `host:port` on an idle connection ready for it, or a new one; `body` is
+    /// how `req`'s body goes, for the lease. A request that an idle connection could not take
+    /// (closed by the sandbox meanwhile) is sent on another one, never waits for one.
     pub async fn send(
         self: &Arc<Self>,
         host: &Arc<str>,
         port: u16,
         mut req: Request<Body>,
+        body: Arc<BodyState>,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         while let Some(mut sender) = self.take_idle(host, port) {
-            if sender.ready().await.is_err() {
-                continue;
-            }
+            // Ready now, so this does not wait for the connection; a connection that closed
+            // meanwhile gives the request back.
             match sender.try_send_request(req).await {
-                Ok(res) => return Ok((res, self.lease(host, port, sender))),
+                Ok(res) => return Ok((res, self.lease(host, port, sender, body))),
                 Err(mut e) => match e.take_message() {
                     Some(back) => req = back,
                     None => return Err(SendError::Upstream(e.into_error())),
@@ -148,14 +170,21 @@ impl UpstreamPool {
             .send_request(req)
             .await
             .map_err(SendError::Upstream)?;
-        Ok((res, self.lease(host, port, sender)))
+        Ok((res, self.lease(host, port, sender, body)))
     }
 
-    fn lease(self: &Arc<Self>, host: &Arc<str>, port: u16, sender: SendRequest<Body>) -> Lease {
+    fn lease(
+        self: &Arc<Self>,
+        host: &Arc<str>,
+        port: u16,
+        sender: SendRequest<Body>,
+        body: Arc<BodyState>,
+    ) -> Lease {
         Lease {
             pool: self.clone(),
             key: Some((host.clone(), port)),
             sender: Some(sender),
+            request: body,
         }
     }
 }
@@ -176,18 +205,23 @@ async fn sweep(pool: Weak<UpstreamPool>, idle_timeout: Duration) {
     }
 }
 
-/// A connection in use by one response; back to the pool when the response body was read
-/// to its end, closed otherwise.
+/// A connection in use by one exchange; back to the pool when the response body was read to
+/// its end and the request body had been handed over whole, closed otherwise (after hyper
+/// has finished writing the request body, if it still is).
 #[derive(Debug)]
 pub(crate) struct Lease {
     pool: Arc<UpstreamPool>,
     key: Option<Key>,
     sender: Option<SendRequest<Body>>,
+    /// How the request body went.
+    request: Arc<BodyState>,
 }
 
 impl Lease {
+    /// Ends the lease; `finished` says whether the response body was read to its end.
     fn release(&mut self, finished: bool) {
-        if let (true, Some(key), Some(sender)) = (finished, self.key.take(), self.sender.take()) {
+        let reusable = finished && self.request.complete();
+        if let (true, Some(key), Some(sender)) = (reusable, self.key.take(), self.sender.take()) {
             self.pool.give_back(key, sender);
         }
         self.sender = None;
