@@ -271,6 +271,10 @@ impl Gateway {
             // Not a preview host: the host application's own routes may take the request.
             return Err(req);
         }
+        if let (Some(entry), Ok(upstream)) = (entry, &routed) {
+            entry.sandbox = Some(upstream.sandbox_id_shared().clone());
+            entry.port = Some(upstream.port());
+        }
         if let Err(why) = self.throttle(client) {
             return Ok(self.refuse(why, &req));
         }
@@ -278,10 +282,6 @@ impl Gateway {
             Ok(upstream) => upstream,
             Err(why) => return Ok(self.refuse(why, &req)),
         };
-        if let Some(entry) = entry {
-            entry.sandbox = Some(upstream.sandbox_id_shared().clone());
-            entry.port = Some(upstream.port());
-        }
         let permit = match self.admit(&upstream) {
             Ok(permit) => permit,
             Err(why) => return Ok(self.refuse(why, &req)),
