@@ -114,4 +114,16 @@ export interface GatewayOptions {
   wsMaxFrameSize?: number
   /** How long `close()` lets in-flight requests finish (default 10000). */
   shutdownTimeoutMs?: number
+  /** Client connections open at once from one client address (an IPv6 client's /64); beyond it, 429 `CLIENT_CONNECTION_LIMIT` and the connection is closed (default 0: no limit). */
+  maxConnectionsPerClient?: number
+  /** Requests per second from one client address, WebSocket handshakes included; over it, 429 `RATE_LIMITED` with `Retry-After` (default 0: no limit). */
+  clientRequestRate?: number
+  /** Requests a client address may make at once before its rate holds it back (default 0: the rate). */
+  clientRequestBurst?: number
+  /** Requests per second to one sandbox from all clients together; over it, 429 `RATE_LIMITED` (default 0: no limit). */
+  sandboxRequestRate?: number
+  /** Requests a sandbox may get at once before its rate holds them back (default 0: the rate). */
+  sandboxRequestBurst?: number
+  /** Where each request is logged as one line of JSON, tokens redacted: `'stdout'`, `'stderr'` or a file path, appended to (default: none, no access log). */
+  accessLog?: string
 }

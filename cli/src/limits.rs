@@ -1,7 +1,5 @@
 //! Process limits: the open-file limit, and logging a repeated failure sparingly.
 
-use std::time::{Duration, Instant};
-
 /// Descriptors kept beside the gateway's connections: the admin API's connections, the
 /// listeners, the store, the runtime.
 const MARGIN: u64 = crate::admin::MAX_CONNECTIONS as u64 + 64;
@@ -40,59 +38,12 @@ pub fn raise_open_file_limit(max_connections: usize) -> Option<u64> {
     Some(limit)
 }
 
-/// Lets a repeated event through at most once per period, counting the ones it held back.
-#[derive(Debug)]
-pub struct Throttle {
-    every: Duration,
-    last: Option<Instant>,
-    held_back: u64,
-}
-
-impl Throttle {
-    pub fn new(every: Duration) -> Throttle {
-        Throttle {
-            every,
-            last: None,
-            held_back: 0,
-        }
-    }
-
-    /// One more event: `Some(n)` to log it, `n` being how many were held back since the
-    /// last one logged; `None` to stay quiet.
-    pub fn hit(&mut self) -> Option<u64> {
-        self.hit_at(Instant::now())
-    }
-
-    fn hit_at(&mut self, now: Instant) -> Option<u64> {
-        match self.last {
-            Some(last) if now.duration_since(last) < self.every => {
-                self.held_back += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.held_back))
-            }
-        }
-    }
-}
+/// The core's throttle, for the admin listener's accept failures.
+pub use portway::Throttle;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn throttle_lets_one_through_per_period() {
-        let mut t = Throttle::new(Duration::from_secs(10));
-        let start = Instant::now();
-        assert_eq!(t.hit_at(start), Some(0));
-        for ms in [1, 100, 9_999] {
-            assert_eq!(t.hit_at(start + Duration::from_millis(ms)), None);
-        }
-        assert_eq!(t.hit_at(start + Duration::from_secs(10)), Some(3));
-        assert_eq!(t.hit_at(start + Duration::from_secs(11)), None);
-        assert_eq!(t.hit_at(start + Duration::from_secs(25)), Some(1));
-    }
 
     #[cfg(unix)]
     #[test]

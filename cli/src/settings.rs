@@ -113,6 +113,29 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests [default: 10s].
     #[arg(long, env = "PORTWAY_SHUTDOWN_TIMEOUT", value_parser = parse_duration)]
     pub shutdown_timeout: Option<Duration>,
+    /// Connections open at once per client address; 0 for no limit [default: 0].
+    #[arg(long, env = "PORTWAY_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<u64>,
+    /// Requests per second per client address; 0 for no limit [default: 0].
+    #[arg(long, env = "PORTWAY_CLIENT_REQUEST_RATE")]
+    pub client_request_rate: Option<u64>,
+    /// Requests a client address may make at once over its rate; 0 for the rate [default: 0].
+    #[arg(long, env = "PORTWAY_CLIENT_REQUEST_BURST")]
+    pub client_request_burst: Option<u64>,
+    /// Requests per second per sandbox; 0 for no limit [default: 0].
+    #[arg(long, env = "PORTWAY_SANDBOX_REQUEST_RATE")]
+    pub sandbox_request_rate: Option<u64>,
+    /// Requests a sandbox may get at once over its rate; 0 for the rate [default: 0].
+    #[arg(long, env = "PORTWAY_SANDBOX_REQUEST_BURST")]
+    pub sandbox_request_burst: Option<u64>,
+    /// Where to log each request as a line of JSON: stdout, stderr, a file, or off (none)
+    /// [default: stdout].
+    #[arg(
+        long,
+        env = "PORTWAY_ACCESS_LOG",
+        value_name = "stdout|stderr|FILE|off"
+    )]
+    pub access_log: Option<String>,
 }
 
 /// The same settings in a TOML file.
@@ -146,6 +169,12 @@ struct FileSettings {
     upstream_pool_idle_timeout: Option<String>,
     upstream_pool_size: Option<u64>,
     shutdown_timeout: Option<String>,
+    max_connections_per_client: Option<u64>,
+    client_request_rate: Option<u64>,
+    client_request_burst: Option<u64>,
+    sandbox_request_rate: Option<u64>,
+    sandbox_request_burst: Option<u64>,
+    access_log: Option<String>,
 }
 
 impl FileSettings {
@@ -178,6 +207,12 @@ impl FileSettings {
             ws_max_message_size: self.ws_max_message_size,
             ws_max_frame_size: self.ws_max_frame_size,
             shutdown_timeout: dur("shutdown_timeout", &self.shutdown_timeout)?,
+            max_connections_per_client: self.max_connections_per_client,
+            client_request_rate: self.client_request_rate,
+            client_request_burst: self.client_request_burst,
+            sandbox_request_rate: self.sandbox_request_rate,
+            sandbox_request_burst: self.sandbox_request_burst,
+            access_log: self.access_log.clone(),
         })
     }
 }
@@ -262,6 +297,12 @@ impl ServeArgs {
             ws_max_message_size: self.ws_max_message_size,
             ws_max_frame_size: self.ws_max_frame_size,
             shutdown_timeout: self.shutdown_timeout,
+            max_connections_per_client: self.max_connections_per_client,
+            client_request_rate: self.client_request_rate,
+            client_request_burst: self.client_request_burst,
+            sandbox_request_rate: self.sandbox_request_rate,
+            sandbox_request_burst: self.sandbox_request_burst,
+            access_log: self.access_log.clone(),
         }
     }
 
@@ -271,11 +312,9 @@ impl ServeArgs {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
-        let gateway = self
-            .gateway_options()
-            .or(file.gateway_options()?)
-            .resolve()
-            .map_err(|e| e.to_string())?;
+        let mut gateway = self.gateway_options().or(file.gateway_options()?);
+        gateway.access_log = access_log(gateway.access_log);
+        let gateway = gateway.resolve().map_err(|e| e.to_string())?;
         let pick_list = |flag: Vec<String>, file: Option<Vec<String>>, default: &[&str]| {
             if !flag.is_empty() {
                 flag
@@ -321,6 +360,16 @@ impl ServeArgs {
                 .unwrap_or(portway::DEFAULT_MIN_TOKEN_LENGTH as i64),
             gateway,
         })
+    }
+}
+
+/// Where `portway serve` writes its access log: stdout unless told otherwise, nowhere for
+/// `off` or `none` (in any case).
+fn access_log(given: Option<String>) -> Option<String> {
+    match given {
+        None => Some("stdout".into()),
+        Some(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none") => None,
+        Some(s) => Some(s),
     }
 }
 
@@ -452,6 +501,37 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn the_access_log_is_stdout_unless_turned_off() {
+        let resolve = |flag: Option<&str>, file: Option<&str>| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("portway.toml");
+            let text = file.map_or(String::new(), |f| format!("access_log = {f:?}\n"));
+            std::fs::write(&path, text).unwrap();
+            ServeArgs {
+                config: Some(path),
+                access_log: flag.map(Into::into),
+                ..Default::default()
+            }
+            .resolve()
+            .unwrap()
+            .gateway
+            .access_log
+        };
+        assert_eq!(resolve(None, None).as_deref(), Some("stdout"));
+        assert_eq!(resolve(Some("off"), None), None);
+        assert_eq!(resolve(Some("NONE"), None), None);
+        assert_eq!(resolve(None, Some("off")), None);
+        assert_eq!(
+            resolve(None, Some("/var/log/portway.log")).as_deref(),
+            Some("/var/log/portway.log")
+        );
+        assert_eq!(
+            resolve(Some("stderr"), Some("off")).as_deref(),
+            Some("stderr")
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The `portway` binary as a process: admin API, gateway, restarts, configuration.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +18,8 @@ struct Server {
     child: Child,
     gateway: SocketAddr,
     admin: SocketAddr,
+    /// What it prints after its two addresses (the access log, by default), kept open.
+    stdout: Lines<BufReader<ChildStdout>>,
 }
 
 impl Drop for Server {
@@ -65,7 +67,17 @@ impl Server {
             child,
             gateway,
             admin,
+            stdout: lines,
         }
+    }
+
+    /// SIGTERM, wait for a clean exit, and return what it printed that was not read yet.
+    fn stop_keeping_stdout(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "portway exited with {status}");
+        self.stdout.by_ref().map_while(Result::ok).collect()
     }
 
     /// SIGTERM, and wait for a clean exit.
@@ -1080,4 +1092,232 @@ fn durations_take_humantime_forms_and_overflows_are_refused() {
     let (code, stderr) = serve_output(&["--config", config.to_str().unwrap()], &[]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("idle_timeout"), "{stderr}");
+}
+
+/// Exposes `port` of a new sandbox `id` through the admin API; its preview host.
+async fn expose_through_admin(s: &Server, id: &str, port: u16) -> String {
+    let r = admin(s, "PUT", &format!("/v1/sandboxes/{id}"), None).await;
+    assert_eq!(r.status, 200);
+    let r = admin(
+        s,
+        "POST",
+        &format!("/v1/sandboxes/{id}/ports"),
+        Some(json!({"port": port, "hostname": "localhost"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    host_of(r.json()["url"].as_str().unwrap())
+}
+
+/// `portway serve` logs each gateway request to stdout by default, one JSON line with the
+/// token replaced and no query; `--access-log off` turns it off, and `PORTWAY_ACCESS_LOG`
+/// names a file.
+#[tokio::test]
+async fn the_access_log_goes_to_stdout_by_default_without_tokens() {
+    let (port, _up) = upstream().await;
+    let mut s = Server::start(&["--store", ":memory:"], &[]);
+    let host = expose_through_admin(&s, "logged", port).await;
+    let token = host
+        .split('.')
+        .next()
+        .unwrap()
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .to_owned();
+    let got = call(
+        s.gateway,
+        "GET",
+        &host,
+        &format!("/page?t={token}"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(got.status, 200);
+    let wrong = host.replace(&token, "notthetoken1");
+    assert_eq!(
+        call(s.gateway, "GET", &wrong, "/", &[], None).await.status,
+        404
+    );
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let line = s.stdout.next().expect("stdout ended").unwrap();
+        assert!(
+            !line.contains(&token) && !line.contains("notthetoken1"),
+            "{line}"
+        );
+        lines.push(serde_json::from_str::<Value>(&line).unwrap_or_else(|e| panic!("{e}: {line}")));
+    }
+    let first = &lines[0];
+    assert_eq!(first["method"], "GET");
+    assert_eq!(first["path"], "/page");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["sandbox"], "logged");
+    assert_eq!(first["port"], port);
+    assert_eq!(
+        first["bytes"],
+        format!("upstream saw /page?t={token}").len()
+    );
+    assert_eq!(first["host"], format!("{port}-logged-REDACTED.localhost"));
+    assert!(first["client"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(first["upstream_ms"].is_number() && first["duration_ms"].is_number());
+    assert!(first["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(lines[1]["status"], 404);
+    assert_eq!(
+        lines[1]["host"],
+        format!("{port}-logged-REDACTED.localhost")
+    );
+    s.stop_keeping_stdout();
+
+    // Off: nothing is printed after the two addresses.
+    let s = Server::start(&["--store", ":memory:", "--access-log", "off"], &[]);
+    let host = expose_through_admin(&s, "quiet", port).await;
+    assert_eq!(
+        call(s.gateway, "GET", &host, "/", &[], None).await.status,
+        200
+    );
+    let rest = s.stop_keeping_stdout();
+    assert!(rest.is_empty(), "printed with the access log off: {rest:?}");
+
+    // A file from the environment.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("access.log");
+    let s = Server::start(
+        &["--store", ":memory:"],
+        &[("PORTWAY_ACCESS_LOG", file.to_str().unwrap())],
+    );
+    let host = expose_through_admin(&s, "filed", port).await;
+    assert_eq!(
+        call(s.gateway, "GET", &host, "/x", &[], None).await.status,
+        200
+    );
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&file).unwrap_or_default();
+        if !text.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let line: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(
+        (line["path"].as_str(), line["sandbox"].as_str()),
+        (Some("/x"), Some("filed"))
+    );
+}
+
+/// The per-client and per-sandbox limits are flags of `portway serve` that reach the
+/// gateway: with a client rate of 1 and a burst of 1, the second request is 429.
+#[tokio::test]
+async fn the_rate_limit_flags_reach_the_gateway() {
+    let (port, _up) = upstream().await;
+    let s = Server::start(
+        &["--store", ":memory:", "--access-log", "off"],
+        &[
+            ("PORTWAY_CLIENT_REQUEST_RATE", "1"),
+            ("PORTWAY_CLIENT_REQUEST_BURST", "1"),
+        ],
+    );
+    let host = expose_through_admin(&s, "limited", port).await;
+    assert_eq!(
+        call(s.gateway, "GET", &host, "/", &[], None).await.status,
+        200
+    );
+    let refused = call(s.gateway, "GET", &host, "/", &[], None).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.json()["code"], "RATE_LIMITED");
+    assert_eq!(refused.headers["retry-after"], "1");
+    let metrics = admin(&s, "GET", "/metrics", None).await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains("portway_rate_limited_requests_total{limit=\"client\"} 1\n"),
+        "{text}"
+    );
+}
+
+/// The gateway's listener out of file descriptors: accept fails over and over, and is
+/// logged at most once a second with the count of the failures left out, while the loop
+/// backs off instead of spinning (the process uses little CPU meanwhile).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn gateway_accept_failures_are_logged_once_a_second_and_back_off() {
+    use std::os::unix::process::CommandExt;
+    let mut s = Server::start_with(
+        &["--store", ":memory:", "--access-log", "off"],
+        &[],
+        |cmd| {
+            cmd.stderr(Stdio::piped());
+            // SAFETY: setrlimit is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, 64, 64));
+            }
+        },
+    );
+    let mut stderr = s.child.stderr.take().unwrap();
+    let cpu = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        // utime and stime, in clock ticks (fields 14 and 15 of stat).
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = cpu(s.child.id());
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        held.push(TcpStream::connect(s.gateway).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let used = cpu(s.child.id()) - before;
+    drop(held);
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    let mut raw = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut raw).unwrap();
+    let log = without_colours(&raw);
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("accept failed") && !l.contains("admin accept failed"))
+        .collect();
+    // The first failure, then at most one a second (the backoff reaches a second too).
+    assert!(
+        (2..=4).contains(&failures.len()),
+        "{} accept failures logged:\n{log}",
+        failures.len()
+    );
+    assert!(
+        failures.iter().all(|l| l.contains(" suppressed=")),
+        "each line counts the failures left out:\n{log}"
+    );
+    assert!(
+        failures
+            .iter()
+            .skip(1)
+            .any(|l| !l.contains(" suppressed=0")),
+        "no failure was left out:\n{log}"
+    );
+    // Clock ticks are 1/100 s: well under a second of CPU in 2.5 s.
+    assert!(used < 100, "{used} ticks of CPU while out of descriptors");
+}
+
+/// `text` without its ANSI colour sequences (`ESC [ ... m`).
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

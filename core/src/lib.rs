@@ -45,6 +45,7 @@ mod sandbox;
 mod sandbox_id;
 mod state;
 pub mod store;
+mod throttle;
 mod token;
 mod wait;
 mod ws_client;
@@ -72,6 +73,7 @@ pub use crate::sandbox::{
 };
 pub use crate::sandbox_id::MAX_SANDBOX_ID_LENGTH;
 pub use crate::store::{SandboxStatus, StoreConfig};
+pub use crate::throttle::Throttle;
 pub use crate::token::{
     GENERATED_TOKEN_LENGTH, MAX_TOKEN_LENGTH, generate_token, is_token_format, tokens_equal,
 };

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// The intended layers, lowest first. A module may reference only modules of a lower layer;
 /// every module of `core/src` must be listed (`lib` is the crate root, on top).
 const LAYERS: &[&[&str]] = &[
-    &["error"],
+    &["error", "throttle"],
     &["hostname", "port", "sandbox_id", "token"],
     &["preview_url"],
     &["rules"],

@@ -1,14 +1,24 @@
 //! Malformed or ambiguous HTTP is refused with a 4xx and a closed connection, never
 //! forwarded. (Which hosts reach which ports, CONNECT and absolute-form targets are cases
-//! of tests/vectors/gateway.json, run by gateway_vectors.rs.)
+//! of tests/vectors/gateway.json, run by gateway_vectors.rs.) The per-client and per-sandbox
+//! limits (connections, request rates) answer 429 from real client addresses (127.0.0.0/8
+//! is all loopback on Linux), and the access log never holds a token, nor holds requests up.
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use portway::GatewayConfig;
+use serde_json::Value;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
 
 /// Sends raw bytes, reads until the gateway closes (or 3 s pass); returns what came back and
 /// whether the connection was closed.
@@ -155,4 +165,507 @@ async fn a_websocket_handshake_with_a_body_is_refused() {
         let (text, _) = raw(gw.local_addr(), handshake(framing, "").as_bytes()).await;
         assert_eq!(status(&text), 101, "{framing:?}: {text}");
     }
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (any of 127.0.0.0/8).
+async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// One GET on a new connection from `from`, with the given Host and extra headers.
+async fn get_from(
+    from: &str,
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Got {
+    let stream = connect_from(from, addr).await;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = http::Request::builder().uri(path).header("host", host);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = sender
+        .send_request(req.body(http_body_util::Empty::<Bytes>::new()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    Got {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A WebSocket handshake from `from`: the session, or the refusal's status.
+async fn ws_from(
+    from: &str,
+    addr: SocketAddr,
+    host: &str,
+) -> Result<tokio_tungstenite::WebSocketStream<TcpStream>, u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+    req.headers_mut().insert("host", host.parse().unwrap());
+    let stream = connect_from(from, addr).await;
+    match tokio_tungstenite::client_async(req, stream).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Err(res.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Reads what the gateway sends until it closes (or 3 s pass): (text, closed).
+async fn read_to_close(s: &mut TcpStream) -> (String, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+/// `max_connections_per_client`: past it a client address's new connection is answered
+/// 429 `CLIENT_CONNECTION_LIMIT` with `Retry-After: 1` without being read, and closed, as
+/// `max_connections` answers 503; other addresses are served, a WebSocket session counts as
+/// a connection of its client for as long as it lasts, and a closed connection frees its slot.
+#[tokio::test]
+async fn a_client_over_its_connection_limit_is_refused_and_closed() {
+    let up = start_upstream().await;
+    let (p, gw) = gateway_with(GatewayConfig {
+        max_connections_per_client: 2,
+        ..Default::default()
+    })
+    .await;
+    let host = expose(&p, "box", up.port()).await;
+    let addr = gw.local_addr();
+    let open = |n: i64| {
+        let gw = &gw;
+        async move {
+            eventually(Duration::from_secs(5), || {
+                gw.gateway().metrics().snapshot().open_connections == n
+            })
+            .await
+        }
+    };
+
+    // A WebSocket session and an idle connection: the client's two.
+    let mut ws = ws_from("127.0.0.1", addr, &host).await.unwrap();
+    ws.send(Message::Text("hi".into())).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::Text("hi".into())
+    );
+    let held = connect_from("127.0.0.1", addr).await;
+    assert!(open(2).await);
+
+    // The third is refused at once, unread, and closed.
+    let mut third = connect_from("127.0.0.1", addr).await;
+    let (text, closed) = read_to_close(&mut third).await;
+    assert!(closed, "the refused connection stayed open: {text}");
+    assert!(
+        text.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("\r\nretry-after: 1\r\n"), "{text}");
+    let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["code"], "CLIENT_CONNECTION_LIMIT");
+    assert_eq!(
+        gw.gateway().metrics().snapshot().refused_client_connections,
+        1
+    );
+    assert!(
+        gw.gateway()
+            .metrics()
+            .render()
+            .contains("portway_refused_client_connections_total 1\n")
+    );
+
+    // Another client address is not held back.
+    assert_eq!(
+        get_from("127.0.0.2", addr, &host, "/echo", &[])
+            .await
+            .status,
+        200
+    );
+
+    // The WebSocket session's end frees its slot.
+    ws.close(None).await.unwrap();
+    while ws.next().await.is_some() {}
+    drop(ws);
+    assert!(open(1).await);
+    assert_eq!(
+        get_from("127.0.0.1", addr, &host, "/echo", &[])
+            .await
+            .status,
+        200
+    );
+    drop(held);
+    assert!(open(0).await);
+}
+
+/// `client_request_rate` and `client_request_burst`: a client address gets `burst` requests
+/// at once, then 429 `RATE_LIMITED` with `Retry-After` (JSON, or HTML for a browser), for
+/// WebSocket handshakes and for hosts with a wrong token too (a prober is held back); other
+/// addresses are not, and a second later the client is served again.
+#[tokio::test]
+async fn a_client_over_its_request_rate_gets_429_with_retry_after() {
+    let up = start_upstream().await;
+    let (p, gw) = gateway_with(GatewayConfig {
+        client_request_rate: 1,
+        client_request_burst: 2,
+        ..Default::default()
+    })
+    .await;
+    let host = expose(&p, "box", up.port()).await;
+    let addr = gw.local_addr();
+    let from = "127.0.0.5";
+    assert_eq!(get_from(from, addr, &host, "/echo", &[]).await.status, 200);
+    assert_eq!(get_from(from, addr, &host, "/echo", &[]).await.status, 200);
+    let refused = get_from(from, addr, &host, "/echo", &[]).await;
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(refused.json()["code"], "RATE_LIMITED");
+    let html = get_from(from, addr, &host, "/", &[("accept", "text/html")]).await;
+    assert_eq!(html.status, 429);
+    assert!(html.text().contains("RATE_LIMITED"), "{}", html.text());
+    assert_eq!(ws_from(from, addr, &host).await.err(), Some(429));
+    let wrong_token = host.replacen("-", "-x", 2);
+    let probe = get_from(from, addr, &wrong_token, "/", &[]).await;
+    assert_eq!(
+        probe.status, 429,
+        "a prober is held back before the route's 404"
+    );
+
+    // Another address has its own bucket.
+    assert_eq!(
+        get_from("127.0.0.6", addr, &host, "/echo", &[])
+            .await
+            .status,
+        200
+    );
+    assert!(ws_from("127.0.0.6", addr, &host).await.is_ok());
+
+    let m = gw.gateway().metrics().snapshot();
+    assert_eq!((m.rate_limited_client, m.rate_limited_sandbox), (4, 0));
+    assert!(
+        gw.gateway()
+            .metrics()
+            .render()
+            .contains("portway_rate_limited_requests_total{limit=\"client\"} 4\n")
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(get_from(from, addr, &host, "/echo", &[]).await.status, 200);
+}
+
+/// `sandbox_request_rate`: one sandbox's requests from every client together; over it 429
+/// `RATE_LIMITED`, while another sandbox is served.
+#[tokio::test]
+async fn a_sandbox_over_its_request_rate_gets_429() {
+    let up = start_upstream().await;
+    let (p, gw) = gateway_with(GatewayConfig {
+        sandbox_request_rate: 1,
+        ..Default::default()
+    })
+    .await;
+    let busy = expose(&p, "busy", up.port()).await;
+    let calm = expose(&p, "calm", up.port()).await;
+    let addr = gw.local_addr();
+    assert_eq!(
+        get_from("127.0.0.7", addr, &busy, "/echo", &[])
+            .await
+            .status,
+        200
+    );
+    let refused = get_from("127.0.0.8", addr, &busy, "/echo", &[]).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.json()["code"], "RATE_LIMITED");
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(
+        get_from("127.0.0.8", addr, &calm, "/echo", &[])
+            .await
+            .status,
+        200
+    );
+    let m = gw.gateway().metrics().snapshot();
+    assert_eq!((m.rate_limited_client, m.rate_limited_sandbox), (0, 1));
+}
+
+/// The client rate's buckets stay bounded: hundreds of client addresses are tracked while
+/// they are fresh, and forgotten once their buckets have refilled.
+#[tokio::test]
+async fn rate_buckets_of_idle_clients_are_forgotten() {
+    let up = start_upstream().await;
+    let (p, gw) = gateway_with(GatewayConfig {
+        client_request_rate: 20,
+        client_request_burst: 1,
+        ..Default::default()
+    })
+    .await;
+    let host = expose(&p, "box", up.port()).await;
+    let addr = gw.local_addr();
+    let keys = || gw.gateway().metrics().snapshot().rate_limit_client_keys;
+    for i in 0..300u32 {
+        let from = format!("127.0.{}.{}", 10 + i / 200, 1 + i % 200);
+        assert_eq!(get_from(&from, addr, &host, "/echo", &[]).await.status, 200);
+    }
+    assert!(keys() >= 250, "{} keys tracked", keys());
+    // Every bucket refills in 50 ms; shards are swept at most once a second, as requests
+    // come.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..40 {
+        if keys() <= 1 {
+            break;
+        }
+        assert_eq!(
+            get_from("127.0.0.1", addr, &host, "/echo", &[])
+                .await
+                .status,
+            200
+        );
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert!(keys() <= 1, "{} keys still tracked", keys());
+    assert!(gw.gateway().metrics().render().contains(&format!(
+        "portway_rate_limit_keys{{limit=\"client\"}} {}\n",
+        keys()
+    )));
+}
+
+/// The lines of an access-log file, once it has `n` (the writer is a thread of its own).
+async fn log_lines(path: &std::path::Path, n: usize) -> Vec<Value> {
+    let mut text = String::new();
+    let done = eventually(Duration::from_secs(5), || {
+        text = std::fs::read_to_string(path).unwrap_or_default();
+        text.lines().count() >= n
+    })
+    .await;
+    assert!(
+        done,
+        "the access log has {} lines, not {n}:\n{text}",
+        text.lines().count()
+    );
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// `access_log` set to a file: one JSON line per request with its fields (time in RFC 3339
+/// UTC with milliseconds, the client's ip:port, the path without its query, the body bytes
+/// sent, the upstream time or null), the host with its token replaced, and no token
+/// anywhere in the file, for requests that route and ones that do not. A WebSocket session
+/// is logged once, when its handshake is answered.
+#[tokio::test]
+async fn the_access_log_has_a_line_per_request_and_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let up = start_upstream().await;
+    let (p, gw) = gateway_with(GatewayConfig {
+        access_log: Some(path.to_str().unwrap().to_owned()),
+        connect_retry_window: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await;
+    let host = expose(&p, "log-box", up.port()).await;
+    let token = host
+        .split('.')
+        .next()
+        .unwrap()
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (dead_port, dead_task) = silent_service().await;
+    dead_task.abort();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let dead = expose(&p, "dead-box", dead_port).await;
+    let dead_token = dead
+        .split('.')
+        .next()
+        .unwrap()
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .to_owned();
+    let addr = gw.local_addr();
+
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let client = stream.local_addr().unwrap().to_string();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .uri("/download?bytes=100000")
+        .header("host", &host)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert_eq!(
+        res.into_body().collect().await.unwrap().to_bytes().len(),
+        100_000
+    );
+    let wrong = host.replace(&token, "wrongtoken12");
+    let probe_path = format!("/probe?secret={token}");
+    assert_eq!(get(addr, &wrong, &probe_path).await.status, 404);
+    let not_preview = format!("1234-nobody-{token}.example.com");
+    assert_eq!(get(addr, &not_preview, "/").await.status, 404);
+    assert_eq!(get(addr, &dead, "/").await.status, 502);
+    let mut ws = ws_client(addr, &host, "/ws").await.unwrap();
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+
+    let lines = log_lines(&path, 5).await;
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains(&token), "a token in the log:\n{text}");
+    assert!(!text.contains(&dead_token), "a token in the log:\n{text}");
+    assert!(
+        !text.contains("wrongtoken12"),
+        "a token in the log:\n{text}"
+    );
+    assert!(!text.contains("secret"), "a query in the log:\n{text}");
+    for line in &lines {
+        let time = line["time"].as_str().unwrap();
+        assert_eq!(time.len(), 24, "{time}");
+        assert!(
+            time.ends_with('Z') && &time[10..11] == "T" && &time[19..20] == ".",
+            "{time}"
+        );
+        assert!(line["duration_ms"].as_f64().unwrap() >= 0.0, "{line}");
+        assert!(
+            line["client"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{line}"
+        );
+        assert!(
+            line["host"].as_str().unwrap().contains("-REDACTED."),
+            "{line}"
+        );
+    }
+
+    let download = &lines[0];
+    assert_eq!(download["client"], client);
+    assert_eq!(download["method"], "GET");
+    assert_eq!(download["sandbox"], "log-box");
+    assert_eq!(download["port"], up.port());
+    assert_eq!(download["path"], "/download");
+    assert_eq!(download["status"], 200);
+    assert_eq!(download["bytes"], 100_000);
+    assert!(
+        download["upstream_ms"].as_f64().unwrap() >= 0.0,
+        "{download}"
+    );
+    assert!(download["duration_ms"].as_f64() >= download["upstream_ms"].as_f64());
+    assert_eq!(
+        download["host"],
+        format!(
+            "{}-log-box-REDACTED.{}",
+            up.port(),
+            host.split_once('.').unwrap().1
+        )
+    );
+
+    let probe = &lines[1];
+    assert_eq!(
+        (probe["status"].as_u64(), probe["path"].as_str()),
+        (Some(404), Some("/probe"))
+    );
+    assert!(
+        probe["sandbox"].is_null() && probe["port"].is_null() && probe["upstream_ms"].is_null()
+    );
+    assert!(
+        probe["bytes"].as_u64().unwrap() > 0,
+        "the refusal's body: {probe}"
+    );
+    assert_eq!(lines[2]["status"], 404);
+    assert_eq!(lines[2]["host"], "1234-nobody-REDACTED.example.com");
+    assert_eq!(lines[3]["status"], 502);
+    assert_eq!(lines[3]["sandbox"], "dead-box");
+    assert!(lines[3]["upstream_ms"].is_null());
+    let session = &lines[4];
+    assert_eq!(
+        (session["status"].as_u64(), session["bytes"].as_u64()),
+        (Some(101), Some(0))
+    );
+    assert_eq!(session["path"], "/ws");
+    assert!(session["upstream_ms"].as_f64().is_some(), "{session}");
+    let m = gw.gateway().metrics().snapshot();
+    assert_eq!((m.access_log_lines, m.access_log_dropped), (5, 0));
+}
+
+/// An access log that cannot keep up (a pipe nobody reads) drops lines, counted, instead
+/// of holding requests up.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_log_that_cannot_keep_up_drops_lines_instead_of_stalling() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("log.fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    // A reader that never reads, so that the gateway's open does not wait and its writes
+    // fill the pipe.
+    let _reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let (_p, gw) = gateway_with(GatewayConfig {
+        access_log: Some(fifo.to_str().unwrap().to_owned()),
+        ..Default::default()
+    })
+    .await;
+    let addr = gw.local_addr();
+    // Requests the gateway answers itself (404), on a few keep-alive connections at once.
+    let started = std::time::Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(tokio::spawn(async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            for _ in 0..1500 {
+                let req = http::Request::builder()
+                    .uri(format!("/{}", "p".repeat(200)))
+                    .header("host", "example.com")
+                    .body(http_body_util::Empty::<Bytes>::new())
+                    .unwrap();
+                let res = sender.send_request(req).await.unwrap();
+                assert_eq!(res.status(), 404);
+                res.into_body().collect().await.unwrap();
+            }
+        }));
+    }
+    for c in clients {
+        tokio::time::timeout(Duration::from_secs(60), c)
+            .await
+            .expect("requests stalled behind the access log")
+            .unwrap();
+    }
+    let m = gw.gateway().metrics().snapshot();
+    assert_eq!(m.requests, 6000);
+    assert!(m.access_log_dropped > 0, "{m:?}");
+    assert!(gw.gateway().metrics().render().contains(&format!(
+        "portway_access_log_dropped_total {}\n",
+        m.access_log_dropped
+    )));
+    eprintln!(
+        "6000 requests in {:?}, {} lines dropped",
+        started.elapsed(),
+        m.access_log_dropped
+    );
 }

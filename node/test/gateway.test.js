@@ -8,6 +8,7 @@
 
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
+const net = require('node:net')
 const { describe, it, before, after } = require('node:test')
 const { Agent } = require('undici')
 const { WebSocket: WsClient } = require('ws')
@@ -185,6 +186,51 @@ describe('gateway handle', () => {
     await done
     await assert.rejects(request(gateway.localAddr, hostOf(url)), { code: 'ECONNREFUSED' })
     await slow.close()
+  })
+})
+
+describe('per-client limits from Node', () => {
+  it('clientRequestRate: 1 with clientRequestBurst: 1 answers the second request 429 RATE_LIMITED', async () => {
+    const web = await startHttp((req, res) => res.end('ok'))
+    const pw = new Portway({ gateway: { clientRequestRate: 1, clientRequestBurst: 1 } })
+    const gateway = await pw.serve({ listen: '127.0.0.1:0' })
+    try {
+      const { url } = await pw.sandbox('rate-box').exposePort(web.port, { hostname: 'localhost' })
+      const first = await request(gateway.localAddr, hostOf(url))
+      const second = await request(gateway.localAddr, hostOf(url))
+      assert.equal(first.status, 200)
+      assert.equal(second.status, 429)
+      assert.equal(second.headers['retry-after'], '1')
+      assert.equal(JSON.parse(second.body).code, 'RATE_LIMITED')
+      assert.match(gateway.metrics(), /portway_rate_limited_requests_total\{limit="client"\} 1\n/)
+    } finally {
+      await gateway.close()
+      await web.close()
+    }
+  })
+
+  it('maxConnectionsPerClient: 1 refuses a second connection with 429 CLIENT_CONNECTION_LIMIT', async () => {
+    const pw = new Portway({ gateway: { maxConnectionsPerClient: 1 } })
+    const gateway = await pw.serve({ listen: '127.0.0.1:0' })
+    const [host, port] = [gateway.localAddr.split(':')[0], Number(gateway.localAddr.split(':')[1])]
+    const held = net.connect(port, host)
+    try {
+      await new Promise((resolve) => held.once('connect', resolve))
+      // The first connection is counted once the gateway accepted it.
+      await waitFor(() => /portway_open_connections 1\n/.test(gateway.metrics()))
+      const answer = await new Promise((resolve, reject) => {
+        const second = net.connect(port, host)
+        let text = ''
+        second.on('data', (d) => (text += d))
+        second.on('end', () => resolve(text))
+        second.on('error', reject)
+      })
+      assert.match(answer, /^HTTP\/1\.1 429 /)
+      assert.match(answer, /CLIENT_CONNECTION_LIMIT/)
+    } finally {
+      held.destroy()
+      await gateway.close()
+    }
   })
 })
 

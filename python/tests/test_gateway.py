@@ -5,6 +5,8 @@ headers, refusals) is tests/vectors/gateway.json, run by test_gateway_vectors.py
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +115,45 @@ async def test_websocket_through_the_gateway(setup: Setup, ws_service: EchoServe
             pass
     assert refused.value.response.status_code == 404
     assert "websocket" in setup.gateway.metrics().lower()
+
+
+async def test_rate_limit_and_access_log_set_from_python_reach_the_gateway(
+    tmp_path: Path, http_service: int
+) -> None:
+    """client_request_rate=1 with client_request_burst=1: the second request is 429
+    RATE_LIMITED with Retry-After; access_log names a file that gets a JSON line per request,
+    without the token."""
+    log = tmp_path / "access.log"
+    config = portway.GatewayConfig(
+        client_request_rate=1, client_request_burst=1, access_log=str(log)
+    )
+    assert (config.client_request_rate, config.client_request_burst) == (1, 1)
+    pw = portway.Portway(domains=["localhost"], gateway=config)
+    async with await pw.serve("127.0.0.1:0") as gateway:
+        exposed = await pw.sandbox("rate-box").expose_port(http_service, "localhost")
+        host = host_of(exposed.url)
+        route = portway.parse_preview_host(host)
+        assert route is not None
+        async with httpx.AsyncClient(
+            base_url=f"http://{gateway.local_addr}", trust_env=False
+        ) as client:
+            first = await client.get("/", headers={"Host": host})
+            second = await client.get("/", headers={"Host": host})
+        assert first.status_code == 200
+        assert second.status_code == 429
+        assert second.headers["retry-after"] == "1"
+        assert second.json()["code"] == "RATE_LIMITED"
+        assert 'portway_rate_limited_requests_total{limit="client"} 1' in gateway.metrics()
+    text = ""
+    for _ in range(100):
+        text = log.read_text() if log.exists() else ""
+        if text.count("\n") >= 2:
+            break
+        await asyncio.sleep(0.05)
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert [line["status"] for line in lines] == [200, 429]
+    assert lines[0]["sandbox"] == "rate-box"
+    assert route.token not in text
 
 
 async def test_file_store_keeps_urls_across_restarts(tmp_path: Path, http_service: int) -> None:

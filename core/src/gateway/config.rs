@@ -75,6 +75,30 @@ macro_rules! gateway_options {
             /// How long graceful shutdown waits for in-flight work when no deadline is
             /// given. Default 10 s.
             shutdown_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(10);
+            /// Client connections open at once from one client address (an IPv6 client's
+            /// /64), WebSocket sessions included. Beyond it the new connection gets 429
+            /// `CLIENT_CONNECTION_LIMIT` (with `Retry-After: 1`) and is closed. 0 (default):
+            /// no limit, as in nginx and HAProxy.
+            max_connections_per_client: usize = 0;
+            /// Requests per second one client address (an IPv6 client's /64) may make, on
+            /// average: a token bucket, WebSocket handshakes included. Over it: 429
+            /// `RATE_LIMITED` with `Retry-After`. 0 (default): no limit.
+            client_request_rate: usize = 0;
+            /// How many requests a client address may make at once before
+            /// `client_request_rate` holds it back (the bucket's size). 0 (default): the
+            /// rate itself.
+            client_request_burst: usize = 0;
+            /// Requests per second to one sandbox, on average, from all clients together (a
+            /// token bucket, WebSocket handshakes included). Over it: 429 `RATE_LIMITED` with
+            /// `Retry-After`. 0 (default): no limit.
+            sandbox_request_rate: usize = 0;
+            /// How many requests a sandbox may get at once before `sandbox_request_rate`
+            /// holds them back. 0 (default): the rate itself.
+            sandbox_request_burst: usize = 0;
+            /// Where each request is logged as one line of JSON: none (default) for nowhere,
+            /// `"stdout"`, `"stderr"`, or a file path, appended to. Preview tokens are never
+            /// written.
+            access_log: ::std::option::Option<::std::string::String> = None;
         }
     };
 }
@@ -226,6 +250,11 @@ impl GatewayConfig {
             if d.is_zero() {
                 return bad(format!("{name} must be more than zero"));
             }
+        }
+        if self.access_log.as_deref() == Some("") {
+            return bad(
+                "access_log must be \"stdout\", \"stderr\" or a file path (got \"\")".into(),
+            );
         }
         if let Some(p) = &self.forwarded_proto
             && p != "http"

@@ -1,7 +1,8 @@
 //! The gateway's counters, rendered in the Prometheus text format.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Upper bounds of the upstream latency histogram, in seconds.
@@ -23,6 +24,15 @@ pub struct Metrics {
     refused_connections: AtomicU64,
     ws_open: AtomicI64,
     ws_total: AtomicU64,
+    refused_client_connections: AtomicU64,
+    rate_limited_client: AtomicU64,
+    rate_limited_sandbox: AtomicU64,
+    accept_failures: AtomicU64,
+    access_log_lines: AtomicU64,
+    access_log_dropped: AtomicU64,
+    /// Keys with a bucket in the client and the sandbox rate limiters.
+    pub(crate) rate_keys_client: Arc<AtomicUsize>,
+    pub(crate) rate_keys_sandbox: Arc<AtomicUsize>,
 }
 
 impl Default for Metrics {
@@ -37,6 +47,14 @@ impl Default for Metrics {
             refused_connections: AtomicU64::new(0),
             ws_open: AtomicI64::new(0),
             ws_total: AtomicU64::new(0),
+            refused_client_connections: AtomicU64::new(0),
+            rate_limited_client: AtomicU64::new(0),
+            rate_limited_sandbox: AtomicU64::new(0),
+            accept_failures: AtomicU64::new(0),
+            access_log_lines: AtomicU64::new(0),
+            access_log_dropped: AtomicU64::new(0),
+            rate_keys_client: Arc::default(),
+            rate_keys_sandbox: Arc::default(),
         }
     }
 }
@@ -52,6 +70,20 @@ pub struct MetricsSnapshot {
     pub requests: u64,
     /// Connections refused at the overall limit.
     pub refused_connections: u64,
+    /// Connections refused at `max_connections_per_client`.
+    pub refused_client_connections: u64,
+    /// Requests refused at `client_request_rate`.
+    pub rate_limited_client: u64,
+    /// Requests refused at `sandbox_request_rate`.
+    pub rate_limited_sandbox: u64,
+    /// Failed accepts of the gateway's listener (out of file descriptors, ...).
+    pub accept_failures: u64,
+    /// Access-log lines written.
+    pub access_log_lines: u64,
+    /// Access-log lines dropped: the writer could not keep up, or writing failed.
+    pub access_log_dropped: u64,
+    /// Client addresses the client request rate tracks now.
+    pub rate_limit_client_keys: u64,
 }
 
 impl Metrics {
@@ -83,6 +115,31 @@ impl Metrics {
         self.refused_connections.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn client_connection_refused(&self) {
+        self.refused_client_connections.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn rate_limited(&self, sandbox: bool) {
+        let c = if sandbox {
+            &self.rate_limited_sandbox
+        } else {
+            &self.rate_limited_client
+        };
+        c.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn accept_failed(&self) {
+        self.accept_failures.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn access_log_written(&self, lines: u64) {
+        self.access_log_lines.fetch_add(lines, Relaxed);
+    }
+
+    pub(crate) fn access_log_dropped(&self, lines: u64) {
+        self.access_log_dropped.fetch_add(lines, Relaxed);
+    }
+
     pub(crate) fn ws_opened(&self) {
         self.ws_open.fetch_add(1, Relaxed);
         self.ws_total.fetch_add(1, Relaxed);
@@ -99,6 +156,13 @@ impl Metrics {
             websocket_sessions: self.ws_open.load(Relaxed),
             requests: self.responses.iter().map(|c| c.load(Relaxed)).sum(),
             refused_connections: self.refused_connections.load(Relaxed),
+            refused_client_connections: self.refused_client_connections.load(Relaxed),
+            rate_limited_client: self.rate_limited_client.load(Relaxed),
+            rate_limited_sandbox: self.rate_limited_sandbox.load(Relaxed),
+            accept_failures: self.accept_failures.load(Relaxed),
+            access_log_lines: self.access_log_lines.load(Relaxed),
+            access_log_dropped: self.access_log_dropped.load(Relaxed),
+            rate_limit_client_keys: self.rate_keys_client.load(Relaxed) as u64,
         }
     }
 
@@ -153,6 +217,30 @@ impl Metrics {
                 self.refused_connections.load(Relaxed) as i64,
             ),
             (
+                "portway_refused_client_connections_total",
+                "Connections refused at the max_connections_per_client limit.",
+                "counter",
+                self.refused_client_connections.load(Relaxed) as i64,
+            ),
+            (
+                "portway_accept_failures_total",
+                "Failed accepts of the gateway's listener (such as out of file descriptors).",
+                "counter",
+                self.accept_failures.load(Relaxed) as i64,
+            ),
+            (
+                "portway_access_log_lines_total",
+                "Access-log lines written.",
+                "counter",
+                self.access_log_lines.load(Relaxed) as i64,
+            ),
+            (
+                "portway_access_log_dropped_total",
+                "Access-log lines dropped because the writer could not keep up or failed.",
+                "counter",
+                self.access_log_dropped.load(Relaxed) as i64,
+            ),
+            (
                 "portway_websocket_sessions",
                 "WebSocket sessions being relayed now.",
                 "gauge",
@@ -169,6 +257,34 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        out.push_str(
+            "# HELP portway_rate_limited_requests_total Requests refused at a request rate, by limit.\n\
+             # TYPE portway_rate_limited_requests_total counter\n",
+        );
+        for (limit, c) in [
+            ("client", &self.rate_limited_client),
+            ("sandbox", &self.rate_limited_sandbox),
+        ] {
+            let _ = writeln!(
+                out,
+                "portway_rate_limited_requests_total{{limit=\"{limit}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+        out.push_str(
+            "# HELP portway_rate_limit_keys Client addresses or sandboxes a request rate tracks now, by limit.\n\
+             # TYPE portway_rate_limit_keys gauge\n",
+        );
+        for (limit, g) in [
+            ("client", &self.rate_keys_client),
+            ("sandbox", &self.rate_keys_sandbox),
+        ] {
+            let _ = writeln!(
+                out,
+                "portway_rate_limit_keys{{limit=\"{limit}\"}} {}",
+                g.load(Relaxed)
             );
         }
         out
@@ -189,6 +305,9 @@ mod tests {
         m.upstream_latency(Duration::from_millis(3));
         m.connection_opened();
         m.ws_opened();
+        m.rate_limited(true);
+        m.client_connection_refused();
+        m.access_log_dropped(2);
         let text = m.render();
         assert!(text.contains("portway_requests_total{status=\"200\"} 2\n"));
         assert!(text.contains("portway_requests_total{status=\"404\"} 1\n"));
@@ -197,5 +316,10 @@ mod tests {
         assert!(text.contains("portway_open_connections 1\n"));
         assert!(text.contains("portway_websocket_sessions 1\n"));
         assert_eq!(m.snapshot().requests, 3);
+        assert!(text.contains("portway_rate_limited_requests_total{limit=\"sandbox\"} 1\n"));
+        assert!(text.contains("portway_rate_limited_requests_total{limit=\"client\"} 0\n"));
+        assert!(text.contains("portway_refused_client_connections_total 1\n"));
+        assert!(text.contains("portway_access_log_dropped_total 2\n"));
+        assert!(text.contains("portway_accept_failures_total 0\n"));
     }
 }

@@ -11,7 +11,12 @@
 //!
 //! - **route**: `Gateway::route`, the host to an exposed port with the token compared
 //!   (`route.rs`, `resolve`);
-//! - **admit**: `Gateway::admit`, the per-sandbox limit (`limits.rs`, `SandboxLimits::admit`);
+//! - **throttle**: `Gateway::throttle`, the client's request rate (`limits.rs`,
+//!   `RateLimiter`), before the route's own refusal is answered, so that a client guessing
+//!   tokens is held back as well; a host that is not a preview host and is handed back to
+//!   the host application is not counted;
+//! - **admit**: `Gateway::admit`, the sandbox's request rate, then its limit of requests in
+//!   flight (`limits.rs`, `SandboxLimits::admit`);
 //! - **rewrite**: `Gateway::rewrite`, the request as the sandbox gets it, for both paths
 //!   (`headers.rs`, `to_upstream`);
 //! - **connect**: `Gateway::connect`, the request sent on a pooled connection to the sandbox
@@ -24,8 +29,10 @@
 //!   `connect_failed`, `send_failed`, ...).
 //!
 //! Around them: `server.rs` (the listener, its limits and timeouts), `activity.rs` (what
-//! the idle timeouts watch), `config.rs` and `metrics.rs`.
+//! the idle timeouts watch), `access_log.rs` (a line per request, when `access_log` is set),
+//! `config.rs` and `metrics.rs`.
 
+mod access_log;
 mod activity;
 mod config;
 mod headers;
@@ -40,7 +47,7 @@ mod ws_proxy;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -62,9 +69,13 @@ pub use self::server::GatewayHandle;
 
 pub(crate) use self::route::resolve;
 
+use self::access_log::{AccessLog, Entry, Logged, UpstreamLatency};
 use self::activity::{BodyState, Watched};
 use self::headers::Forwarding;
-use self::limits::{ConnectionGuard, Guarded, SandboxLimits, SandboxPermit};
+use self::limits::{
+    ClientConnections, ClientSlot, ConnectionGuard, Guarded, RateLimiter, SandboxLimits,
+    SandboxPermit, client_key,
+};
 use self::pool::{Lease, Pooled, UpstreamPool};
 use self::route::request_host;
 use crate::registry::{Registry, Resolution, Upstream};
@@ -105,6 +116,14 @@ struct Inner {
     pool: Arc<UpstreamPool>,
     metrics: Arc<Metrics>,
     limits: Arc<SandboxLimits>,
+    /// Connections per client address, with `max_connections_per_client` set.
+    client_connections: Option<Arc<ClientConnections>>,
+    /// `client_request_rate`, when set: buckets by client address.
+    client_rate: Option<RateLimiter<IpAddr>>,
+    /// `sandbox_request_rate`, when set: buckets by sandbox id.
+    sandbox_rate: Option<RateLimiter<Arc<str>>>,
+    /// Where each request's line goes, when `access_log` is set.
+    access_log: Option<Arc<AccessLog>>,
     /// Cancelled when a graceful shutdown begins.
     graceful: CancellationToken,
     /// Cancelled when everything must stop now.
@@ -122,13 +141,30 @@ impl Gateway {
             config.connect_retry_window,
             config.connect_timeout,
         );
+        let metrics = Arc::new(Metrics::default());
+        let access_log = match &config.access_log {
+            Some(target) => Some(Arc::new(AccessLog::open(target, metrics.clone())?)),
+            None => None,
+        };
         Ok(Gateway {
             inner: Arc::new(Inner {
                 registry,
                 limits: SandboxLimits::new(config.max_connections_per_sandbox),
+                client_connections: ClientConnections::new(config.max_connections_per_client),
+                client_rate: RateLimiter::new(
+                    config.client_request_rate,
+                    config.client_request_burst,
+                    metrics.rate_keys_client.clone(),
+                ),
+                sandbox_rate: RateLimiter::new(
+                    config.sandbox_request_rate,
+                    config.sandbox_request_burst,
+                    metrics.rate_keys_sandbox.clone(),
+                ),
+                access_log,
                 config,
                 pool,
-                metrics: Arc::new(Metrics::default()),
+                metrics,
                 graceful: CancellationToken::new(),
                 kill: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -167,7 +203,7 @@ impl Gateway {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        match self.proxy(req, client).await {
+        match self.proxy(req, client, true).await {
             Ok(res) => res,
             Err(req) => self.refuse(GatewayRefusal::not_preview(), &req),
         }
@@ -181,16 +217,45 @@ impl Gateway {
         B::Error: Into<BoxError>,
     {
         let client = req.extensions().get::<ClientAddr>().map(|c| c.0);
-        self.proxy(req, client).await
+        self.proxy(req, client, false).await
     }
 
-    /// The HTTP and WebSocket paths, phase by phase: route, admit, then the rest in
-    /// [`Gateway::forward`] or `ws_proxy::forward`; a request for a host that is not a preview
-    /// host is handed back (`Err`).
+    /// [`Gateway::phases`], with the request's access-log line when `access_log` is set: its
+    /// start taken here, the route and the upstream latency filled in by the phases, the line
+    /// written when the response body ends. A request handed back is not logged.
     async fn proxy<B>(
         &self,
         req: Request<B>,
         client: Option<SocketAddr>,
+        answer_all: bool,
+    ) -> Result<Response<Body>, Request<B>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let Some(log) = &self.inner.access_log else {
+            return self.phases(req, client, answer_all, None).await;
+        };
+        let mut entry = Entry::begin(&req, client);
+        let res = self
+            .phases(req, client, answer_all, Some(&mut entry))
+            .await?;
+        let (mut parts, body) = res.into_parts();
+        entry.upstream = parts.extensions.remove::<UpstreamLatency>().map(|l| l.0);
+        let status = parts.status.as_u16();
+        let body = Logged::new(body, entry, log.clone(), status);
+        Ok(Response::from_parts(parts, BodyExt::boxed_unsync(body)))
+    }
+
+    /// The HTTP and WebSocket paths, phase by phase: route, throttle, admit, then the rest in
+    /// [`Gateway::forward`] or `ws_proxy::forward`. A request for a host that is not a
+    /// preview host is handed back (`Err`), unless `answer_all` (then it is 404 `NOT_FOUND`).
+    async fn phases<B>(
+        &self,
+        req: Request<B>,
+        client: Option<SocketAddr>,
+        answer_all: bool,
+        entry: Option<&mut Entry>,
     ) -> Result<Response<Body>, Request<B>>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -200,10 +265,20 @@ impl Gateway {
         if let Some(why) = GatewayRefusal::ambiguous_framing(&req) {
             return Ok(self.refuse(why, &req));
         }
-        let upstream = match self.route(&req) {
-            Ok(upstream) => upstream,
+        let routed = self.route(&req);
+        if !answer_all && matches!(routed, Err(GatewayRefusal::NotFound)) {
             // Not a preview host: the host application's own routes may take the request.
-            Err(GatewayRefusal::NotFound) => return Err(req),
+            return Err(req);
+        }
+        if let (Some(entry), Ok(upstream)) = (entry, &routed) {
+            entry.sandbox = Some(upstream.sandbox_id_shared().clone());
+            entry.port = Some(upstream.port());
+        }
+        if let Err(why) = self.throttle(client) {
+            return Ok(self.refuse(why, &req));
+        }
+        let upstream = match routed {
+            Ok(upstream) => upstream,
             Err(why) => return Ok(self.refuse(why, &req)),
         };
         let permit = match self.admit(&upstream) {
@@ -239,10 +314,33 @@ impl Gateway {
         GatewayRefusal::of_resolution(resolution)
     }
 
-    /// The admit phase: a permit for one more request or session to the upstream's
-    /// sandbox (`limits.rs`), or 429 at its limit.
+    /// The throttle phase: a token of the client's request rate (`client_request_rate`), or
+    /// 429 `RATE_LIMITED`. Nothing to do (no lock, no lookup) when the rate is not set or the
+    /// client's address is not known.
+    #[inline]
+    fn throttle(&self, client: Option<SocketAddr>) -> Result<(), GatewayRefusal> {
+        let (Some(limiter), Some(client)) = (&self.inner.client_rate, client) else {
+            return Ok(());
+        };
+        limiter.check(&client_key(client.ip())).map_err(|wait| {
+            self.inner.metrics.rate_limited(false);
+            GatewayRefusal::rate_limited(wait)
+        })
+    }
+
+    /// The admit phase: a token of the sandbox's request rate (`sandbox_request_rate`, when
+    /// set), then a permit for one more request or session to the upstream's sandbox
+    /// (`limits.rs`); 429 `RATE_LIMITED` or 429 `SANDBOX_CONNECTION_LIMIT` otherwise.
     #[inline]
     fn admit(&self, upstream: &Upstream) -> Result<SandboxPermit, GatewayRefusal> {
+        if let Some(limiter) = &self.inner.sandbox_rate {
+            limiter
+                .check(upstream.sandbox_id_shared())
+                .map_err(|wait| {
+                    self.inner.metrics.rate_limited(true);
+                    GatewayRefusal::rate_limited(wait)
+                })?;
+        }
         self.inner
             .limits
             .admit(upstream.sandbox_id_shared())
@@ -343,9 +441,11 @@ impl Gateway {
                 .send(upstream.host_shared(), upstream.port(), req, body.clone()),
         );
         match sent.await {
-            Ok(Ok(pair)) => {
-                self.inner.metrics.upstream_latency(start.elapsed());
-                Ok(pair)
+            Ok(Ok((mut res, lease))) => {
+                let latency = start.elapsed();
+                self.inner.metrics.upstream_latency(latency);
+                self.note_upstream_latency(&mut res, latency);
+                Ok((res, lease))
             }
             Ok(Err(e)) => Err(GatewayRefusal::send_failed(&e, body.failed())),
             Err(_) => Err(GatewayRefusal::response_timed_out()),
@@ -363,8 +463,18 @@ impl Gateway {
         Response::from_parts(parts, BodyExt::boxed_unsync(body))
     }
 
-    pub(crate) fn connection_guard(&self) -> Arc<ConnectionGuard> {
-        ConnectionGuard::new(self.inner.metrics.clone())
+    /// For the access log: the time to the sandbox's response head, carried by the
+    /// response to [`Gateway::proxy`] (only when the log is on).
+    fn note_upstream_latency<T>(&self, res: &mut Response<T>, latency: std::time::Duration) {
+        if self.inner.access_log.is_some() {
+            res.extensions_mut().insert(UpstreamLatency(latency));
+        }
+    }
+
+    /// Counts a client connection as open, holding `client`'s slot of
+    /// `max_connections_per_client` if it has one.
+    pub(crate) fn connection_guard(&self, client: Option<ClientSlot>) -> Arc<ConnectionGuard> {
+        ConnectionGuard::new(self.inner.metrics.clone(), client)
     }
 }
 

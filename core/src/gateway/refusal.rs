@@ -6,13 +6,17 @@
 //! - route: [`GatewayRefusal::of_resolution`] (404 `NOT_FOUND` for a host that is not a
 //!   preview host, also [`GatewayRefusal::not_preview`]; 404 `INVALID_TOKEN`; 410
 //!   `STALE_PREVIEW_URL`);
-//! - admit: [`GatewayRefusal::sandbox_at_limit`] (429 `SANDBOX_CONNECTION_LIMIT`);
+//! - throttle, after route: [`GatewayRefusal::rate_limited`] (429 `RATE_LIMITED`, with
+//!   `Retry-After`) for a client over `client_request_rate`;
+//! - admit: [`GatewayRefusal::rate_limited`] for a sandbox over `sandbox_request_rate`, and
+//!   [`GatewayRefusal::sandbox_at_limit`] (429 `SANDBOX_CONNECTION_LIMIT`);
 //! - rewrite: [`GatewayRefusal::unsendable_target`] (400 `BAD_REQUEST`);
 //! - connect and send, HTTP or WebSocket alike: [`GatewayRefusal::connect_failed`] (502
 //!   `PORT_NOT_LISTENING`, 504 `UPSTREAM_TIMEOUT`), [`GatewayRefusal::send_failed`] (502
 //!   `UPSTREAM_ERROR`, or 400 `BAD_REQUEST` when the client's body failed) and
 //!   [`GatewayRefusal::response_timed_out`] (504 `UPSTREAM_TIMEOUT`);
-//! - the listener: [`GatewayRefusal::over_connection_limit`] (503 `TOO_MANY_CONNECTIONS`),
+//! - the listener: [`GatewayRefusal::over_connection_limit`] (503 `TOO_MANY_CONNECTIONS`)
+//!   and [`GatewayRefusal::client_at_connection_limit`] (429 `CLIENT_CONNECTION_LIMIT`),
 //!   written raw by [`GatewayRefusal::raw`].
 //!
 //! The answers themselves are made here too ([`GatewayRefusal::response`]): JSON for API
@@ -22,7 +26,8 @@
 
 use bytes::Bytes;
 use http::header::{
-    ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, TRANSFER_ENCODING,
+    ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER,
+    TRANSFER_ENCODING,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -53,6 +58,14 @@ pub enum GatewayRefusal {
     SandboxConnectionLimit,
     /// 400: a request the gateway refuses to forward (smuggling attempts, CONNECT).
     BadRequest,
+    /// 429: the client's address has its maximum of connections open.
+    ClientConnectionLimit,
+    /// 429: the client or the sandbox is over its request rate.
+    RateLimited {
+        /// Whole seconds until the next request would be let through (at least 1), sent as
+        /// `Retry-After`.
+        retry_after: u64,
+    },
 }
 
 impl GatewayRefusal {
@@ -159,6 +172,23 @@ impl GatewayRefusal {
         GatewayRefusal::TooManyConnections
     }
 
+    /// The refusal for a connection from a client address that has
+    /// `max_connections_per_client` connections open: 429 `CLIENT_CONNECTION_LIMIT`.
+    #[inline]
+    pub(super) const fn client_at_connection_limit() -> GatewayRefusal {
+        GatewayRefusal::ClientConnectionLimit
+    }
+
+    /// The refusal for a request over a request rate (the client's, before the route's own
+    /// refusal, or the sandbox's, in admit): 429 `RATE_LIMITED`, with `Retry-After` set to
+    /// `retry_after` seconds (at least 1).
+    #[inline]
+    pub(super) fn rate_limited(retry_after: u64) -> GatewayRefusal {
+        GatewayRefusal::RateLimited {
+            retry_after: retry_after.max(1),
+        }
+    }
+
     /// The HTTP status.
     pub fn status(self) -> StatusCode {
         match self {
@@ -169,7 +199,9 @@ impl GatewayRefusal {
             }
             GatewayRefusal::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             GatewayRefusal::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
-            GatewayRefusal::SandboxConnectionLimit => StatusCode::TOO_MANY_REQUESTS,
+            GatewayRefusal::SandboxConnectionLimit
+            | GatewayRefusal::ClientConnectionLimit
+            | GatewayRefusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayRefusal::BadRequest => StatusCode::BAD_REQUEST,
         }
     }
@@ -186,6 +218,8 @@ impl GatewayRefusal {
             GatewayRefusal::TooManyConnections => "TOO_MANY_CONNECTIONS",
             GatewayRefusal::SandboxConnectionLimit => "SANDBOX_CONNECTION_LIMIT",
             GatewayRefusal::BadRequest => "BAD_REQUEST",
+            GatewayRefusal::ClientConnectionLimit => "CLIENT_CONNECTION_LIMIT",
+            GatewayRefusal::RateLimited { .. } => "RATE_LIMITED",
         }
     }
 
@@ -205,6 +239,10 @@ impl GatewayRefusal {
                 "Too many requests in flight to this sandbox; try again shortly"
             }
             GatewayRefusal::BadRequest => "Bad request",
+            GatewayRefusal::ClientConnectionLimit => {
+                "Too many connections from this client; try again shortly"
+            }
+            GatewayRefusal::RateLimited { .. } => "Too many requests; try again later",
         }
     }
 
@@ -235,6 +273,9 @@ impl GatewayRefusal {
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self == GatewayRefusal::BadRequest {
             h.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let GatewayRefusal::RateLimited { retry_after } = self {
+            h.insert(RETRY_AFTER, HeaderValue::from(retry_after));
         }
         res
     }
@@ -295,6 +336,32 @@ mod tests {
         assert_eq!(
             body,
             r#"{"error":"Too many connections; try again shortly","code":"TOO_MANY_CONNECTIONS"}"#
+        );
+    }
+
+    #[test]
+    fn the_raw_answer_to_a_connection_over_the_client_limit() {
+        let (head, body) = GatewayRefusal::client_at_connection_limit().raw();
+        assert!(
+            head.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nretry-after: 1\r\n"), "{head}");
+        assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["code"], "CLIENT_CONNECTION_LIMIT");
+    }
+
+    #[test]
+    fn a_rate_limited_answer_says_when_to_retry() {
+        let res = GatewayRefusal::rate_limited(7).respond(None);
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[RETRY_AFTER], "7");
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(GatewayRefusal::rate_limited(0).code(), "RATE_LIMITED");
+        assert_eq!(
+            GatewayRefusal::rate_limited(0),
+            GatewayRefusal::RateLimited { retry_after: 1 }
         );
     }
 }

@@ -1,4 +1,10 @@
 //! The gateway's own listener: accept, limits, idle and head timeouts, graceful shutdown.
+//!
+//! A failed accept (out of file descriptors, most often) is counted
+//! (`portway_accept_failures_total`) and logged at most once a second with the number of
+//! failures left out since the last line; when descriptors run out (`EMFILE`, `ENFILE`)
+//! the loop backs off, from 10 ms doubling up to 1 s while the failures last, instead of
+//! spinning on a listener that stays readable.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,8 +22,50 @@ use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::activity::{Activity, Tracked};
+use super::limits::ClientSlot;
 use super::refusal::GatewayRefusal;
 use crate::error::{Error, Result};
+use crate::throttle::Throttle;
+
+/// At most one line a second about failed accepts.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(1);
+/// The first pause after running out of descriptors, doubled while it lasts, up to
+/// [`MAX_ACCEPT_BACKOFF`].
+const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Whether an accept failed for want of file descriptors (`EMFILE`, `ENFILE`; the same
+/// numbers on Linux, macOS and the BSDs), or of memory for the socket (`ENOBUFS`, `ENOMEM`).
+fn out_of_resources(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        const ENOMEM: i32 = 12;
+        const ENFILE: i32 = 23;
+        const EMFILE: i32 = 24;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        const ENOBUFS: i32 = 105;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        const ENOBUFS: i32 = 55;
+        matches!(e.raw_os_error(), Some(ENOMEM | ENFILE | EMFILE | ENOBUFS))
+    }
+    #[cfg(not(unix))]
+    {
+        e.kind() == std::io::ErrorKind::OutOfMemory
+    }
+}
+
+/// How long to pause after a failed accept: doubling while descriptors stay out (from
+/// [`MIN_ACCEPT_BACKOFF`] to [`MAX_ACCEPT_BACKOFF`]), a millisecond otherwise (a connection
+/// reset before it was accepted is no reason to wait).
+fn accept_backoff(e: &std::io::Error, last: Option<Duration>) -> Duration {
+    if !out_of_resources(e) {
+        return Duration::from_millis(1);
+    }
+    match last {
+        Some(d) if d >= MIN_ACCEPT_BACKOFF => (d * 2).min(MAX_ACCEPT_BACKOFF),
+        _ => MIN_ACCEPT_BACKOFF,
+    }
+}
 
 /// A running gateway. Closing it (or dropping it) stops it: [`GatewayHandle::shutdown`]
 /// stops accepting, lets in-flight requests finish up to a deadline, then closes the rest;
@@ -108,6 +156,8 @@ impl Drop for GatewayHandle {
 async fn accept(listener: TcpListener, gateway: Gateway, stop: CancellationToken) {
     let inner = &gateway.inner;
     let config = &inner.config;
+    let mut failures = Throttle::new(ACCEPT_LOG_EVERY);
+    let mut backoff = None;
     loop {
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => break,
@@ -116,29 +166,54 @@ async fn accept(listener: TcpListener, gateway: Gateway, stop: CancellationToken
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors or a connection reset before accept: the
-                    // listener itself is fine. Pause a little so EMFILE does not spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    sleep(Duration::from_millis(10)).await;
+                    // listener itself is fine. Logged sparingly; paused so EMFILE does
+                    // not spin.
+                    inner.metrics.accept_failed();
+                    if let Some(suppressed) = failures.hit() {
+                        tracing::warn!(error = %e, suppressed, "accept failed");
+                    }
+                    let pause = accept_backoff(&e, backoff);
+                    backoff = Some(pause);
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = inner.kill.cancelled() => break,
+                        _ = sleep(pause) => {}
+                    }
                     continue;
                 }
             },
         };
+        backoff = None;
         if inner.metrics.snapshot().open_connections >= config.max_connections as i64 {
             inner.metrics.connection_refused();
-            inner.tasks.spawn(refuse_connection(stream));
+            let refusal = GatewayRefusal::over_connection_limit();
+            inner.tasks.spawn(refuse_connection(stream, refusal));
             continue;
         }
+        let slot = match &inner.client_connections {
+            None => None,
+            Some(table) => match table.open(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    inner.metrics.client_connection_refused();
+                    let refusal = GatewayRefusal::client_at_connection_limit();
+                    inner.tasks.spawn(refuse_connection(stream, refusal));
+                    continue;
+                }
+            },
+        };
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
         inner
             .tasks
-            .spawn(async move { gateway.serve_connection(stream, peer).await });
+            .spawn(async move { serve_connection(gateway, stream, peer, slot).await });
     }
 }
 
-/// Answers a connection over the limit with a canned 503 and closes it, without reading it.
-async fn refuse_connection(mut stream: TcpStream) {
-    let (head, body) = GatewayRefusal::over_connection_limit().raw();
+/// Answers a connection over a limit with a canned answer (503 `TOO_MANY_CONNECTIONS`, 429
+/// `CLIENT_CONNECTION_LIMIT`) and closes it, without reading it.
+async fn refuse_connection(mut stream: TcpStream, refusal: GatewayRefusal) {
+    let (head, body) = refusal.raw();
     let _ = timeout(Duration::from_secs(1), async {
         let _ = stream.write_all(head.as_bytes()).await;
         let _ = stream.write_all(body.as_bytes()).await;
@@ -168,12 +243,18 @@ impl Gateway {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        serve_connection(self.clone(), io, peer).await
+        serve_connection(self.clone(), io, peer, None).await
     }
 }
 
-async fn serve_connection<IO>(gateway: Gateway, stream: IO, peer: SocketAddr)
-where
+/// Serves one connection; `slot` is its client address's share of
+/// `max_connections_per_client`, held until it closes (the gateway's own listener takes it).
+async fn serve_connection<IO>(
+    gateway: Gateway,
+    stream: IO,
+    peer: SocketAddr,
+    slot: Option<ClientSlot>,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = &gateway.inner.config;
@@ -183,7 +264,7 @@ where
         .max_header_size(config.max_head_size)
         .max_headers(config.max_headers)
         .keep_alive(true);
-    let guard = gateway.connection_guard();
+    let guard = gateway.connection_guard(slot);
     let activity = Activity::new();
     let io = TokioIo::new(Tracked::new(stream, activity.clone()));
     let service_gateway = gateway.clone();
@@ -228,4 +309,32 @@ where
         }
     }
     drop(guard);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn running_out_of_descriptors_backs_off_doubling_up_to_a_second() {
+        let emfile = std::io::Error::from_raw_os_error(24);
+        let enfile = std::io::Error::from_raw_os_error(23);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionAborted);
+        let mut pauses = Vec::new();
+        let mut last = None;
+        for _ in 0..10 {
+            let pause = accept_backoff(&emfile, last);
+            pauses.push(pause.as_millis());
+            last = Some(pause);
+        }
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        assert_eq!(accept_backoff(&enfile, None), MIN_ACCEPT_BACKOFF);
+        assert_eq!(accept_backoff(&reset, last), Duration::from_millis(1));
+        // After another failure, running out again starts from the bottom.
+        assert_eq!(
+            accept_backoff(&emfile, Some(Duration::from_millis(1))),
+            MIN_ACCEPT_BACKOFF
+        );
+    }
 }

@@ -16,7 +16,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout};
 
-use super::limits::SandboxPermit;
+use super::limits::{ConnectionGuard, SandboxPermit};
 use super::pool::SendError;
 use super::refusal::GatewayRefusal;
 use super::relay::RelayLimits;
@@ -49,7 +49,7 @@ where
     *handshake.uri_mut() = uri;
     *handshake.headers_mut() = headers;
     match connect(gw, &upstream, handshake).await {
-        Ok(res) => relay(gw, res, client_upgrade, permit),
+        Ok(res) => relay(gw, res, client_upgrade, permit, client),
         Err(why) => refuse(why),
     }
 }
@@ -79,24 +79,29 @@ async fn connect(
         let _ = conn.with_upgrades().await;
     });
     let start = Instant::now();
-    let res = match timeout(config.response_timeout, sender.send_request(handshake)).await {
+    let mut res = match timeout(config.response_timeout, sender.send_request(handshake)).await {
         Ok(Ok(res)) => res,
         Ok(Err(e)) => return Err(failed(SendError::Upstream(e))),
         Err(_) => return Err(GatewayRefusal::response_timed_out()),
     };
-    gw.inner.metrics.upstream_latency(start.elapsed());
+    let latency = start.elapsed();
+    gw.inner.metrics.upstream_latency(latency);
+    gw.note_upstream_latency(&mut res, latency);
     Ok(res)
 }
 
 /// The relay phase, WebSocket: the sandbox's 101 goes back to the client (with its headers
 /// as `headers::to_client` makes them), and a task relays the frames of both upgraded
-/// connections, holding the sandbox permit for the session. A sandbox that refused the
-/// handshake has its answer sent back as it is.
+/// connections, holding the sandbox permit for the session, and counting the session as a
+/// connection of its client (`peer`) from now on: the connection it came on closes when
+/// hyper hands the socket over. A sandbox that refused the handshake has its answer sent
+/// back as it is.
 fn relay(
     gw: &Gateway,
     mut res: Response<Incoming>,
     client: OnUpgrade,
     permit: SandboxPermit,
+    peer: Option<std::net::SocketAddr>,
 ) -> Response<Body> {
     if res.status() != StatusCode::SWITCHING_PROTOCOLS {
         // The sandbox refused the handshake: its answer goes back as it is.
@@ -108,11 +113,16 @@ fn relay(
     let (mut parts, _) = res.into_parts();
     headers::to_client(&mut parts.headers, true);
 
+    let slot = match (&gw.inner.client_connections, peer) {
+        (Some(table), Some(peer)) => Some(table.open_anyway(peer.ip())),
+        _ => None,
+    };
     let relay = Relay {
         gateway: gw.clone(),
         client,
         upstream: upstream_upgrade,
         permit,
+        connection: gw.connection_guard(slot),
     };
     gw.inner.tasks.spawn(relay.run());
     Response::from_parts(parts, Empty::new().map_err(|e| match e {}).boxed_unsync())
@@ -123,6 +133,7 @@ struct Relay {
     client: OnUpgrade,
     upstream: OnUpgrade,
     permit: SandboxPermit,
+    connection: std::sync::Arc<ConnectionGuard>,
 }
 
 impl Relay {
@@ -132,7 +143,7 @@ impl Relay {
             (Ok(c), Ok(u)) => (c, u),
             _ => return,
         };
-        let _connection = self.gateway.connection_guard();
+        let _connection = self.connection;
         let _permit = self.permit;
         let limits = RelayLimits {
             max_frame: inner.config.ws_max_frame_size,

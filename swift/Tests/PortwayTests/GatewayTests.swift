@@ -70,6 +70,33 @@ final class GatewayTests: XCTestCase {
         } catch is URLError {}
     }
 
+    /// A request rate set from Swift reaches the gateway: with `clientRequestRate: 1` and
+    /// `clientRequestBurst: 1`, the second request is 429 `RATE_LIMITED` with `Retry-After`.
+    func testAClientRequestRateSetFromSwiftReachesTheGateway() async throws {
+        let service = try FixtureService.port()
+        let config = GatewayConfig(clientRequestRate: 1, clientRequestBurst: 1)
+        XCTAssertEqual(config.clientRequestRate, 1)
+        let portway = try Portway(domains: ["localhost"], gateway: config)
+        let gateway = try await portway.serve(listen: "127.0.0.1:0")
+        let sandbox = try portway.sandbox(id: "swift-rate")
+        try await sandbox.waitForPort(service, path: "/ready", timeout: 5)
+        let exposed = try await sandbox.exposePort(service, hostname: "localhost")
+        let host = previewHost(exposed.url)
+
+        let first = try await fetch(gateway, host: host, path: "/")
+        XCTAssertEqual(first.status, 200)
+        let second = try await fetch(gateway, host: host, path: "/")
+        XCTAssertEqual(second.status, 429)
+        let retryAfter = second.response.allHeaderFields.first {
+            ($0.key as? String)?.lowercased() == "retry-after"
+        }?.value as? String
+        XCTAssertEqual(retryAfter, "1")
+        XCTAssertEqual(try JSON.parse(second.body)["code"]?.string, "RATE_LIMITED")
+        let metrics = gateway.metrics()
+        XCTAssertTrue(metrics.contains("portway_rate_limited_requests_total{limit=\"client\"} 1"), metrics)
+        await gateway.close()
+    }
+
     func testWebSocketToTheServiceDirectly() async throws {
         let service = try FixtureService.port()
         let sandbox = try Portway().sandbox(id: "swift-ws")

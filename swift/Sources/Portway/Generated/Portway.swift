@@ -2107,6 +2107,42 @@ public struct GatewayConfig: Equatable, Hashable {
      * given. Default 10 s.
      */
     public var shutdownTimeout: Double?
+    /**
+     * Client connections open at once from one client address (an IPv6 client's
+     * /64), WebSocket sessions included. Beyond it the new connection gets 429
+     * `CLIENT_CONNECTION_LIMIT` (with `Retry-After: 1`) and is closed. 0 (default):
+     * no limit, as in nginx and HAProxy.
+     */
+    public var maxConnectionsPerClient: UInt64?
+    /**
+     * Requests per second one client address (an IPv6 client's /64) may make, on
+     * average: a token bucket, WebSocket handshakes included. Over it: 429
+     * `RATE_LIMITED` with `Retry-After`. 0 (default): no limit.
+     */
+    public var clientRequestRate: UInt64?
+    /**
+     * How many requests a client address may make at once before
+     * `client_request_rate` holds it back (the bucket's size). 0 (default): the
+     * rate itself.
+     */
+    public var clientRequestBurst: UInt64?
+    /**
+     * Requests per second to one sandbox, on average, from all clients together (a
+     * token bucket, WebSocket handshakes included). Over it: 429 `RATE_LIMITED` with
+     * `Retry-After`. 0 (default): no limit.
+     */
+    public var sandboxRequestRate: UInt64?
+    /**
+     * How many requests a sandbox may get at once before `sandbox_request_rate`
+     * holds them back. 0 (default): the rate itself.
+     */
+    public var sandboxRequestBurst: UInt64?
+    /**
+     * Where each request is logged as one line of JSON: none (default) for nowhere,
+     * `"stdout"`, `"stderr"`, or a file path, appended to. Preview tokens are never
+     * written.
+     */
+    public var accessLog: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2177,7 +2213,37 @@ public struct GatewayConfig: Equatable, Hashable {
         /**
          * How long graceful shutdown waits for in-flight work when no deadline is
          * given. Default 10 s.
-         */shutdownTimeout: Double? = nil) {
+         */shutdownTimeout: Double? = nil, 
+        /**
+         * Client connections open at once from one client address (an IPv6 client's
+         * /64), WebSocket sessions included. Beyond it the new connection gets 429
+         * `CLIENT_CONNECTION_LIMIT` (with `Retry-After: 1`) and is closed. 0 (default):
+         * no limit, as in nginx and HAProxy.
+         */maxConnectionsPerClient: UInt64? = nil, 
+        /**
+         * Requests per second one client address (an IPv6 client's /64) may make, on
+         * average: a token bucket, WebSocket handshakes included. Over it: 429
+         * `RATE_LIMITED` with `Retry-After`. 0 (default): no limit.
+         */clientRequestRate: UInt64? = nil, 
+        /**
+         * How many requests a client address may make at once before
+         * `client_request_rate` holds it back (the bucket's size). 0 (default): the
+         * rate itself.
+         */clientRequestBurst: UInt64? = nil, 
+        /**
+         * Requests per second to one sandbox, on average, from all clients together (a
+         * token bucket, WebSocket handshakes included). Over it: 429 `RATE_LIMITED` with
+         * `Retry-After`. 0 (default): no limit.
+         */sandboxRequestRate: UInt64? = nil, 
+        /**
+         * How many requests a sandbox may get at once before `sandbox_request_rate`
+         * holds them back. 0 (default): the rate itself.
+         */sandboxRequestBurst: UInt64? = nil, 
+        /**
+         * Where each request is logged as one line of JSON: none (default) for nowhere,
+         * `"stdout"`, `"stderr"`, or a file path, appended to. Preview tokens are never
+         * written.
+         */accessLog: String? = nil) {
         self.rewriteHost = rewriteHost
         self.forwardedProto = forwardedProto
         self.maxHeadSize = maxHeadSize
@@ -2195,6 +2261,12 @@ public struct GatewayConfig: Equatable, Hashable {
         self.wsMaxMessageSize = wsMaxMessageSize
         self.wsMaxFrameSize = wsMaxFrameSize
         self.shutdownTimeout = shutdownTimeout
+        self.maxConnectionsPerClient = maxConnectionsPerClient
+        self.clientRequestRate = clientRequestRate
+        self.clientRequestBurst = clientRequestBurst
+        self.sandboxRequestRate = sandboxRequestRate
+        self.sandboxRequestBurst = sandboxRequestBurst
+        self.accessLog = accessLog
     }
 
     
@@ -2229,7 +2301,13 @@ public struct FfiConverterTypeGatewayConfig: FfiConverterRustBuffer {
                 responseTimeout: FfiConverterOptionDouble.read(from: &buf), 
                 wsMaxMessageSize: FfiConverterOptionUInt64.read(from: &buf), 
                 wsMaxFrameSize: FfiConverterOptionUInt64.read(from: &buf), 
-                shutdownTimeout: FfiConverterOptionDouble.read(from: &buf)
+                shutdownTimeout: FfiConverterOptionDouble.read(from: &buf), 
+                maxConnectionsPerClient: FfiConverterOptionUInt64.read(from: &buf), 
+                clientRequestRate: FfiConverterOptionUInt64.read(from: &buf), 
+                clientRequestBurst: FfiConverterOptionUInt64.read(from: &buf), 
+                sandboxRequestRate: FfiConverterOptionUInt64.read(from: &buf), 
+                sandboxRequestBurst: FfiConverterOptionUInt64.read(from: &buf), 
+                accessLog: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -2251,6 +2329,12 @@ public struct FfiConverterTypeGatewayConfig: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.wsMaxMessageSize, into: &buf)
         FfiConverterOptionUInt64.write(value.wsMaxFrameSize, into: &buf)
         FfiConverterOptionDouble.write(value.shutdownTimeout, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxConnectionsPerClient, into: &buf)
+        FfiConverterOptionUInt64.write(value.clientRequestRate, into: &buf)
+        FfiConverterOptionUInt64.write(value.clientRequestBurst, into: &buf)
+        FfiConverterOptionUInt64.write(value.sandboxRequestRate, into: &buf)
+        FfiConverterOptionUInt64.write(value.sandboxRequestBurst, into: &buf)
+        FfiConverterOptionString.write(value.accessLog, into: &buf)
     }
 }
 
