@@ -113,6 +113,37 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests [default: 10s].
     #[arg(long, env = "PORTWAY_SHUTDOWN_TIMEOUT", value_parser = parse_duration)]
     pub shutdown_timeout: Option<Duration>,
+    /// A network (CIDR) the gateway may connect to for a sandbox; given, only these are
+    /// allowed (repeatable; comma-separated in the environment) [default: any address but
+    /// unspecified, link-local, multicast and broadcast].
+    #[arg(
+        long = "upstream-allow",
+        env = "PORTWAY_UPSTREAM_ALLOW",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub upstream_allow: Vec<String>,
+    /// A network (CIDR) the gateway never connects to, on top of the default refusals
+    /// (repeatable; comma-separated in the environment).
+    #[arg(
+        long = "upstream-deny",
+        env = "PORTWAY_UPSTREAM_DENY",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub upstream_deny: Vec<String>,
+    /// The address (CIDR) of a proxy in front whose forwarding headers are kept and extended
+    /// and whose PROXY headers are read (repeatable; comma-separated in the environment).
+    #[arg(
+        long = "trusted-proxy",
+        env = "PORTWAY_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Read a PROXY protocol header (v1 or v2) on connections from trusted proxies.
+    #[arg(long, env = "PORTWAY_PROXY_PROTOCOL")]
+    pub proxy_protocol: Option<bool>,
 }
 
 /// The same settings in a TOML file.
@@ -146,6 +177,10 @@ struct FileSettings {
     upstream_pool_idle_timeout: Option<String>,
     upstream_pool_size: Option<u64>,
     shutdown_timeout: Option<String>,
+    upstream_allow: Option<Vec<String>>,
+    upstream_deny: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
+    proxy_protocol: Option<bool>,
 }
 
 impl FileSettings {
@@ -178,6 +213,10 @@ impl FileSettings {
             ws_max_message_size: self.ws_max_message_size,
             ws_max_frame_size: self.ws_max_frame_size,
             shutdown_timeout: dur("shutdown_timeout", &self.shutdown_timeout)?,
+            upstream_allow: self.upstream_allow.clone(),
+            upstream_deny: self.upstream_deny.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            proxy_protocol: self.proxy_protocol,
         })
     }
 }
@@ -223,6 +262,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// A repeatable flag's values, unset when it was not given (so the file's list applies).
+fn non_empty(list: &[String]) -> Option<Vec<String>> {
+    (!list.is_empty()).then(|| list.to_vec())
+}
+
 fn invalid_duration(s: &str) -> String {
     format!("invalid duration {s:?} (use 250ms, 1.5s, 10s, 5m, 1h30m or a number of seconds)")
 }
@@ -262,6 +306,10 @@ impl ServeArgs {
             ws_max_message_size: self.ws_max_message_size,
             ws_max_frame_size: self.ws_max_frame_size,
             shutdown_timeout: self.shutdown_timeout,
+            upstream_allow: non_empty(&self.upstream_allow),
+            upstream_deny: non_empty(&self.upstream_deny),
+            trusted_proxies: non_empty(&self.trusted_proxies),
+            proxy_protocol: self.proxy_protocol,
         }
     }
 

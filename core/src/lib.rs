@@ -46,6 +46,7 @@ mod sandbox_id;
 mod state;
 pub mod store;
 mod token;
+mod upstream_policy;
 mod wait;
 mod ws_client;
 
@@ -75,6 +76,7 @@ pub use crate::store::{SandboxStatus, StoreConfig};
 pub use crate::token::{
     GENERATED_TOKEN_LENGTH, MAX_TOKEN_LENGTH, generate_token, is_token_format, tokens_equal,
 };
+pub use crate::upstream_policy::{ListenerRegistration, Networks, OwnListeners};
 pub use crate::wait::{WaitMode, WaitOptions};
 pub use crate::ws_client::{
     MAX_CLOSE_REASON, WebSocket, WsConnectOptions, WsMessage, validate_close_code,

@@ -32,6 +32,7 @@ mod headers;
 mod limits;
 mod metrics;
 mod pool;
+mod proxy_protocol;
 mod refusal;
 mod relay;
 mod route;
@@ -68,7 +69,9 @@ use self::headers::Forwarding;
 use self::limits::{ConnectionGuard, Guarded, SandboxLimits, SandboxPermit};
 use self::pool::{Lease, Pooled, UpstreamPool};
 use self::route::request_host;
+use crate::connect::UpstreamGuard;
 use crate::registry::{Registry, Resolution, Upstream};
+use crate::upstream_policy::UpstreamPolicy;
 
 /// A boxed error, as carried by [`Body`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -106,6 +109,11 @@ struct Inner {
     pool: Arc<UpstreamPool>,
     metrics: Arc<Metrics>,
     limits: Arc<SandboxLimits>,
+    /// The upstream address policy and Portway's own listeners (`upstream_policy.rs`).
+    guard: UpstreamGuard,
+    /// This gateway's hop marker in `Via` (`1.1 portway-` and 16 random hex digits): a
+    /// request that comes back with it has looped (508).
+    via: http::HeaderValue,
     /// Cancelled when a graceful shutdown begins.
     graceful: CancellationToken,
     /// Cancelled when everything must stop now.
@@ -117,16 +125,26 @@ struct Inner {
 impl Gateway {
     pub(crate) fn new(registry: Arc<Registry>, config: GatewayConfig) -> crate::Result<Gateway> {
         config.validate()?;
+        let guard = UpstreamGuard {
+            policy: UpstreamPolicy {
+                allow: config.upstream_allow.clone(),
+                deny: config.upstream_deny.clone(),
+            },
+            listeners: registry.listeners.clone(),
+        };
         let pool = UpstreamPool::new(
             config.upstream_pool_size,
             config.upstream_pool_idle_timeout,
             config.connect_retry_window,
             config.connect_timeout,
+            guard.clone(),
         );
         Ok(Gateway {
             inner: Arc::new(Inner {
                 registry,
                 limits: SandboxLimits::new(config.max_connections_per_sandbox),
+                guard,
+                via: hop_marker(),
                 config,
                 pool,
                 metrics: Arc::new(Metrics::default()),
@@ -200,6 +218,9 @@ impl Gateway {
         // Framing a proxy must not guess at (request smuggling): refuse and close.
         if let Some(why) = GatewayRefusal::ambiguous_framing(&req) {
             return Ok(self.refuse(why, &req));
+        }
+        if headers::is_loop(req.headers(), &self.inner.via) {
+            return Ok(self.refuse(GatewayRefusal::loop_detected(), &req));
         }
         let upstream = match self.route(&req) {
             Ok(upstream) => upstream,
@@ -283,11 +304,14 @@ impl Gateway {
             None => req.headers().get(HOST).cloned(),
             Some(_) => request_host(req).and_then(|h| http::HeaderValue::try_from(h).ok()),
         };
+        let trusted = &self.inner.config.trusted_proxies;
         Forwarding {
             upstream_port: upstream.port(),
             rewrite_host: self.inner.config.rewrite_host,
             preview_host,
             client,
+            trusted: !trusted.is_empty() && client.is_some_and(|c| trusted.contains(c.ip())),
+            via: &self.inner.via,
             proto: self
                 .inner
                 .config
@@ -372,6 +396,17 @@ impl Gateway {
     pub(crate) fn connection_guard(&self) -> Arc<ConnectionGuard> {
         ConnectionGuard::new(self.inner.metrics.clone())
     }
+}
+
+/// A new gateway's hop marker: `1.1 portway-` and 16 random hex digits.
+fn hop_marker() -> http::HeaderValue {
+    let mut id = [0u8; 8];
+    // Without randomness the marker is still this process's; loops between two such
+    // gateways are then caught by the hop count.
+    let _ = getrandom::fill(&mut id);
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    http::HeaderValue::try_from(format!("1.1 portway-{hex}"))
+        .unwrap_or(http::HeaderValue::from_static("1.1 portway"))
 }
 
 /// The request target sent upstream: the path and query (origin form). `Some(None)` when the

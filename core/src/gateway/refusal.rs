@@ -11,7 +11,10 @@
 //! - connect and send, HTTP or WebSocket alike: [`GatewayRefusal::connect_failed`] (502
 //!   `PORT_NOT_LISTENING`, 504 `UPSTREAM_TIMEOUT`), [`GatewayRefusal::send_failed`] (502
 //!   `UPSTREAM_ERROR`, or 400 `BAD_REQUEST` when the client's body failed) and
-//!   [`GatewayRefusal::response_timed_out`] (504 `UPSTREAM_TIMEOUT`);
+//!   [`GatewayRefusal::response_timed_out`] (504 `UPSTREAM_TIMEOUT`); an address the upstream
+//!   policy refuses or one of Portway's own listeners: 502 `UPSTREAM_FORBIDDEN`;
+//! - a request that already passed through this gateway: [`GatewayRefusal::loop_detected`]
+//!   (508 `LOOP_DETECTED`);
 //! - the listener: [`GatewayRefusal::over_connection_limit`] (503 `TOO_MANY_CONNECTIONS`),
 //!   written raw by [`GatewayRefusal::raw`].
 //!
@@ -53,6 +56,11 @@ pub enum GatewayRefusal {
     SandboxConnectionLimit,
     /// 400: a request the gateway refuses to forward (smuggling attempts, CONNECT).
     BadRequest,
+    /// 502: the upstream address is refused by the upstream policy, or is one of
+    /// Portway's own listeners.
+    UpstreamForbidden,
+    /// 508: the request has already passed through this gateway (a loop between gateways).
+    LoopDetected,
 }
 
 impl GatewayRefusal {
@@ -124,6 +132,10 @@ impl GatewayRefusal {
                 GatewayRefusal::PortNotListening
             }
             ConnectError::Timeout => GatewayRefusal::UpstreamTimeout,
+            ConnectError::Forbidden(why) => {
+                tracing::warn!(%why, "upstream refused by the upstream policy");
+                GatewayRefusal::UpstreamForbidden
+            }
         }
     }
 
@@ -159,14 +171,22 @@ impl GatewayRefusal {
         GatewayRefusal::TooManyConnections
     }
 
+    /// The refusal for a request that already carries this gateway's hop marker in its
+    /// `Via` header, or more hops than any sane chain of proxies: 508 `LOOP_DETECTED`.
+    #[inline]
+    pub(super) const fn loop_detected() -> GatewayRefusal {
+        GatewayRefusal::LoopDetected
+    }
+
     /// The HTTP status.
     pub fn status(self) -> StatusCode {
         match self {
             GatewayRefusal::NotFound | GatewayRefusal::InvalidToken => StatusCode::NOT_FOUND,
             GatewayRefusal::StalePreviewUrl => StatusCode::GONE,
-            GatewayRefusal::PortNotListening | GatewayRefusal::UpstreamError => {
-                StatusCode::BAD_GATEWAY
-            }
+            GatewayRefusal::PortNotListening
+            | GatewayRefusal::UpstreamError
+            | GatewayRefusal::UpstreamForbidden => StatusCode::BAD_GATEWAY,
+            GatewayRefusal::LoopDetected => StatusCode::LOOP_DETECTED,
             GatewayRefusal::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             GatewayRefusal::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             GatewayRefusal::SandboxConnectionLimit => StatusCode::TOO_MANY_REQUESTS,
@@ -186,6 +206,8 @@ impl GatewayRefusal {
             GatewayRefusal::TooManyConnections => "TOO_MANY_CONNECTIONS",
             GatewayRefusal::SandboxConnectionLimit => "SANDBOX_CONNECTION_LIMIT",
             GatewayRefusal::BadRequest => "BAD_REQUEST",
+            GatewayRefusal::UpstreamForbidden => "UPSTREAM_FORBIDDEN",
+            GatewayRefusal::LoopDetected => "LOOP_DETECTED",
         }
     }
 
@@ -205,6 +227,10 @@ impl GatewayRefusal {
                 "Too many requests in flight to this sandbox; try again shortly"
             }
             GatewayRefusal::BadRequest => "Bad request",
+            GatewayRefusal::UpstreamForbidden => {
+                "The sandbox's upstream address is not allowed by the gateway's policy"
+            }
+            GatewayRefusal::LoopDetected => "The request looped back to this gateway",
         }
     }
 

@@ -14,10 +14,11 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
-use super::Gateway;
 use super::activity::{Activity, Tracked};
 use super::refusal::GatewayRefusal;
+use super::{Gateway, proxy_protocol};
 use crate::error::{Error, Result};
+use crate::upstream_policy::ListenerRegistration;
 
 /// A running gateway. Closing it (or dropping it) stops it: [`GatewayHandle::shutdown`]
 /// stops accepting, lets in-flight requests finish up to a deadline, then closes the rest;
@@ -37,6 +38,8 @@ pub struct GatewayHandle {
     local_addr: SocketAddr,
     stop_accepting: CancellationToken,
     accept_loop: Mutex<Option<JoinHandle<()>>>,
+    /// The listener's place among Portway's own addresses, which no exposure may reach.
+    _own: ListenerRegistration,
 }
 
 impl GatewayHandle {
@@ -47,6 +50,7 @@ impl GatewayHandle {
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::Gateway(format!("cannot read the listening address: {e}")))?;
+        let own = gateway.inner.registry.listeners.register(local_addr);
         let stop_accepting = CancellationToken::new();
         let accept_loop = tokio::spawn(accept(listener, gateway.clone(), stop_accepting.clone()));
         tracing::info!(%local_addr, "gateway listening");
@@ -55,6 +59,7 @@ impl GatewayHandle {
             local_addr,
             stop_accepting,
             accept_loop: Mutex::new(Some(accept_loop)),
+            _own: own,
         })
     }
 
@@ -130,9 +135,13 @@ async fn accept(listener: TcpListener, gateway: Gateway, stop: CancellationToken
         }
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
-        inner
-            .tasks
-            .spawn(async move { gateway.serve_connection(stream, peer).await });
+        inner.tasks.spawn(async move {
+            let mut stream = stream;
+            let Some(client) = gateway.client_of(&mut stream, peer).await else {
+                return;
+            };
+            gateway.serve_connection(stream, client).await
+        });
     }
 }
 
@@ -148,6 +157,28 @@ async fn refuse_connection(mut stream: TcpStream) {
 }
 
 impl Gateway {
+    /// The client a connection from `peer` is for: `peer` itself, or, with `proxy_protocol`
+    /// on and `peer` a trusted proxy, the address its PROXY header names (read within the
+    /// head timeout). `None` when that header is missing or malformed: the connection is
+    /// then closed.
+    async fn client_of(&self, stream: &mut TcpStream, peer: SocketAddr) -> Option<SocketAddr> {
+        let config = &self.inner.config;
+        if !config.proxy_protocol || !config.trusted_proxies.contains(peer.ip()) {
+            return Some(peer);
+        }
+        match timeout(config.head_timeout, proxy_protocol::read_header(stream)).await {
+            Ok(Ok(client)) => Some(client.unwrap_or(peer)),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "PROXY header refused; connection closed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "no PROXY header in time; connection closed");
+                None
+            }
+        }
+    }
+
     /// Serves one client connection of any kind (a TCP stream accepted by the host
     /// application, a TLS stream it terminated, a Unix socket) with the gateway's limits and
     /// timeouts, until the client is done. `peer` is the client's address, for
