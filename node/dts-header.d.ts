@@ -126,4 +126,12 @@ export interface GatewayOptions {
   sandboxRequestBurst?: number
   /** Where each request is logged as one line of JSON, tokens redacted: `'stdout'`, `'stderr'` or a file path, appended to (default: none, no access log). */
   accessLog?: string
+  /** Networks (CIDR) the gateway may connect to for a sandbox; empty (default): any but unspecified, link-local (cloud metadata), multicast and broadcast. Not empty: only these. Checked on the address connected to. */
+  upstreamAllow?: string[]
+  /** Networks (CIDR) the gateway never connects to, on top of the default refusals; wins over `upstreamAllow` (default none). */
+  upstreamDeny?: string[]
+  /** Addresses (CIDR) of proxies in front whose `Forwarded` / `X-Forwarded-*` headers are kept and extended, and from which a PROXY header is read (default none). */
+  trustedProxies?: string[]
+  /** Read a PROXY protocol header (v1 or v2) from `trustedProxies` connections (default `false`). */
+  proxyProtocol?: boolean
 }

@@ -83,7 +83,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let admin = Arc::new(Admin {
-        portway,
+        portway: portway.clone(),
         gateway: gateway.gateway().clone(),
         token: settings.admin_token.clone(),
     });
@@ -96,6 +96,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             )
         })?;
     let admin_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // No exposure may point at the admin API (it would be public without its token).
+    let _admin_is_own = portway.own_listeners().register(admin_addr);
     let stop = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(listener, admin, stop.clone()));
     say(format!("gateway listening on {}", gateway.local_addr()));

@@ -136,6 +136,37 @@ pub struct ServeArgs {
         value_name = "stdout|stderr|FILE|off"
     )]
     pub access_log: Option<String>,
+    /// A network (CIDR) the gateway may connect to for a sandbox; given, only these are
+    /// allowed (repeatable; comma-separated in the environment) [default: any address but
+    /// unspecified, link-local, multicast and broadcast].
+    #[arg(
+        long = "upstream-allow",
+        env = "PORTWAY_UPSTREAM_ALLOW",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub upstream_allow: Vec<String>,
+    /// A network (CIDR) the gateway never connects to, on top of the default refusals
+    /// (repeatable; comma-separated in the environment).
+    #[arg(
+        long = "upstream-deny",
+        env = "PORTWAY_UPSTREAM_DENY",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub upstream_deny: Vec<String>,
+    /// The address (CIDR) of a proxy in front whose forwarding headers are kept and extended
+    /// and whose PROXY headers are read (repeatable; comma-separated in the environment).
+    #[arg(
+        long = "trusted-proxy",
+        env = "PORTWAY_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Read a PROXY protocol header (v1 or v2) on connections from trusted proxies.
+    #[arg(long, env = "PORTWAY_PROXY_PROTOCOL")]
+    pub proxy_protocol: Option<bool>,
 }
 
 /// The same settings in a TOML file.
@@ -175,6 +206,10 @@ struct FileSettings {
     sandbox_request_rate: Option<u64>,
     sandbox_request_burst: Option<u64>,
     access_log: Option<String>,
+    upstream_allow: Option<Vec<String>>,
+    upstream_deny: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
+    proxy_protocol: Option<bool>,
 }
 
 impl FileSettings {
@@ -213,6 +248,10 @@ impl FileSettings {
             sandbox_request_rate: self.sandbox_request_rate,
             sandbox_request_burst: self.sandbox_request_burst,
             access_log: self.access_log.clone(),
+            upstream_allow: self.upstream_allow.clone(),
+            upstream_deny: self.upstream_deny.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            proxy_protocol: self.proxy_protocol,
         })
     }
 }
@@ -256,6 +295,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         humantime::DurationError::NumberOverflow => too_long(),
         e => format!("{}: {e}", invalid_duration(s)),
     })
+}
+
+/// A repeatable flag's values, unset when it was not given (so the file's list applies).
+fn non_empty(list: &[String]) -> Option<Vec<String>> {
+    (!list.is_empty()).then(|| list.to_vec())
 }
 
 fn invalid_duration(s: &str) -> String {
@@ -303,6 +347,10 @@ impl ServeArgs {
             sandbox_request_rate: self.sandbox_request_rate,
             sandbox_request_burst: self.sandbox_request_burst,
             access_log: self.access_log.clone(),
+            upstream_allow: non_empty(&self.upstream_allow),
+            upstream_deny: non_empty(&self.upstream_deny),
+            trusted_proxies: non_empty(&self.trusted_proxies),
+            proxy_protocol: self.proxy_protocol,
         }
     }
 

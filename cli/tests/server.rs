@@ -758,6 +758,7 @@ fn every_gateway_setting_is_a_serve_flag() {
         ("--ws-max-frame-size", "0", "ws_max_frame_size"),
         ("--upstream-pool-idle-timeout", "1s", ""),
         ("--idle-timeout", "0", "idle_timeout"),
+        ("--upstream-allow", "10.0.0.0/33", "upstream_allow"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_portway"))
             .args(["serve", "--store", ":memory:", "--listen", "127.0.0.1:0"])
@@ -1320,4 +1321,55 @@ fn without_colours(text: &str) -> String {
         }
     }
     out
+}
+
+/// The admin API and the gateway can never be put behind a preview URL: exposing their ports
+/// is refused (which, before, published the admin API on the gateway without its token), and
+/// so is an upstream at the cloud metadata address.
+#[tokio::test]
+async fn portway_s_own_listeners_and_metadata_cannot_be_exposed() {
+    let s = Server::start(&["--store", ":memory:"], &[]);
+    let r = admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/box",
+        Some(json!({"upstream_host": "127.0.0.1"})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    for port in [s.admin.port(), s.gateway.port()] {
+        let r = admin(
+            &s,
+            "POST",
+            "/v1/sandboxes/box/ports",
+            Some(json!({"port": port, "hostname": "localhost"})),
+        )
+        .await;
+        assert_eq!(r.status, 400, "port {port}: {:?}", r.body);
+        assert_eq!(r.json()["code"], "UPSTREAM_FORBIDDEN", "port {port}");
+    }
+    let r = admin(&s, "GET", "/v1/sandboxes/box", None).await;
+    assert_eq!(r.json()["exposed_ports"], 0, "nothing was exposed");
+    let r = admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/meta",
+        Some(json!({"upstream_host": "169.254.169.254"})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(r.json()["code"], "UPSTREAM_FORBIDDEN");
+    // The lists are flags (and environment variables): allowing the network lifts the refusal.
+    let s = Server::start(
+        &["--store", ":memory:"],
+        &[("PORTWAY_UPSTREAM_ALLOW", "169.254.0.0/16,127.0.0.0/8")],
+    );
+    let r = admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/meta",
+        Some(json!({"upstream_host": "169.254.169.254"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
 }

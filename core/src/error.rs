@@ -58,6 +58,8 @@ macro_rules! error_codes {
                 "a WebSocket that is already closed was used";
             WsError WsError "WS_ERROR"
                 "a WebSocket session failed (protocol error, I/O error, message too large)";
+            UpstreamForbidden UpstreamForbiddenError "UPSTREAM_FORBIDDEN"
+                "an upstream the gateway must not connect to: refused by the upstream address policy, or one of Portway's own listeners";
         }
     };
 }
@@ -69,7 +71,7 @@ macro_rules! define_error_code {
         /// ```
         /// use portway::ErrorCode;
         /// assert_eq!(ErrorCode::InvalidPort.as_str(), "INVALID_PORT");
-        /// assert_eq!(ErrorCode::ALL.len(), 19);
+        /// assert_eq!(ErrorCode::ALL.len(), 20);
         /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
@@ -211,6 +213,9 @@ pub enum Error {
     /// See [`ErrorCode::WsClosed`].
     #[error("{0}")]
     WsClosed(String),
+    /// See [`ErrorCode::UpstreamForbidden`].
+    #[error("{0}")]
+    UpstreamForbidden(String),
     /// See [`ErrorCode::WsError`].
     #[error("{0}")]
     WsError(String),
@@ -239,6 +244,7 @@ impl Error {
             Error::InvalidArgument(_) => ErrorCode::InvalidArgument,
             Error::WsClosed(_) => ErrorCode::WsClosed,
             Error::WsError(_) => ErrorCode::WsError,
+            Error::UpstreamForbidden(_) => ErrorCode::UpstreamForbidden,
         }
     }
 

@@ -47,6 +47,7 @@ mod state;
 pub mod store;
 mod throttle;
 mod token;
+mod upstream_policy;
 mod wait;
 mod ws_client;
 
@@ -77,6 +78,7 @@ pub use crate::throttle::Throttle;
 pub use crate::token::{
     GENERATED_TOKEN_LENGTH, MAX_TOKEN_LENGTH, generate_token, is_token_format, tokens_equal,
 };
+pub use crate::upstream_policy::{ListenerRegistration, Networks, OwnListeners};
 pub use crate::wait::{WaitMode, WaitOptions};
 pub use crate::ws_client::{
     MAX_CLOSE_REASON, WebSocket, WsConnectOptions, WsMessage, validate_close_code,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
+use crate::upstream_policy::Networks;
 use crate::wait::{WaitMode, WaitOptions};
 use crate::ws_client::WsConnectOptions;
 
@@ -101,6 +102,8 @@ pub enum OptionValue {
     Number(f64),
     /// A string.
     Text(String),
+    /// A list of strings (networks).
+    List(Vec<String>),
 }
 
 /// What kind of value an option takes.
@@ -114,16 +117,20 @@ pub enum OptionKind {
     Count,
     /// A duration (seconds in Python and Swift, milliseconds in Node).
     Duration,
+    /// A list of networks in CIDR notation (a list of strings in every language).
+    Networks,
 }
 
 impl OptionKind {
-    /// `"bool"`, `"text"`, `"count"` or `"duration"`, as the parity list writes it.
+    /// `"bool"`, `"text"`, `"count"`, `"duration"` or `"networks"`, as the parity list
+    /// writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             OptionKind::Bool => "bool",
             OptionKind::Text => "text",
             OptionKind::Count => "count",
             OptionKind::Duration => "duration",
+            OptionKind::Networks => "networks",
         }
     }
 }
@@ -142,7 +149,7 @@ pub struct OptionField {
 }
 
 /// The type of a configuration field, seen from the hosts: what a host gives
-/// ([`ConfigValue::Input`]) and how it is checked. Implemented for the four kinds of value a
+/// ([`ConfigValue::Input`]) and how it is checked. Implemented for the five kinds of value a
 /// table may hold.
 pub trait ConfigValue: Sized {
     /// What a typed host gives for it.
@@ -163,6 +170,7 @@ fn wrong_kind(name: &str, what: &str, value: &OptionValue) -> Error {
         OptionValue::Bool(b) => b.to_string(),
         OptionValue::Number(n) => n.to_string(),
         OptionValue::Text(t) => format!("{t:?}"),
+        OptionValue::List(l) => format!("{l:?}"),
     };
     Error::InvalidConfig(format!("{name} must be {what} (got {got})"))
 }
@@ -244,6 +252,23 @@ impl ConfigValue for Option<String> {
     }
     fn to_json(&self) -> Json {
         self.as_deref().map_or(Json::Null, Json::from)
+    }
+}
+
+impl ConfigValue for Networks {
+    type Input = Vec<String>;
+    const KIND: OptionKind = OptionKind::Networks;
+    fn from_input(name: &str, input: Vec<String>) -> Result<Networks> {
+        Networks::parse(&input).map_err(|e| Error::InvalidConfig(format!("{name}: {e}")))
+    }
+    fn input_from(name: &str, value: OptionValue, _: TimeUnit) -> Result<Vec<String>> {
+        match value {
+            OptionValue::List(l) => Ok(l),
+            other => Err(wrong_kind(name, "a list of networks", &other)),
+        }
+    }
+    fn to_json(&self) -> Json {
+        Json::from(self.to_strings())
     }
 }
 

@@ -246,6 +246,7 @@ impl Portway {
     pub fn sandbox(&self, id: &str, upstream_host: &str) -> Result<Sandbox> {
         let id = self.rules().validate_sandbox_id(id)?;
         let upstream = validate_upstream_host(upstream_host)?;
+        self.check_upstream(&upstream, None)?;
         Ok(Sandbox::new(self.clone(), id, upstream))
     }
 
@@ -326,6 +327,9 @@ impl Portway {
     ) -> Result<SandboxInfo> {
         let id = self.rules().validate_sandbox_id(id)?;
         let upstream = upstream_host.map(validate_upstream_host).transpose()?;
+        if let Some(upstream) = &upstream {
+            self.check_upstream(upstream, None)?;
+        }
         self.write(move |reg| {
             reg.put_sandbox(
                 &id,

@@ -17,6 +17,7 @@ use crate::rules::Rules;
 use crate::store::now_ms;
 use crate::store::{Change, ExposureRecord, SandboxStatus, Store};
 use crate::token::{MAX_TOKEN_LENGTH, generate_token, padded, tokens_equal};
+use crate::upstream_policy::OwnListeners;
 
 /// What the gateway should do with a request, decided from its Host header.
 ///
@@ -409,6 +410,8 @@ pub(crate) struct Registry {
     pub rules: Rules,
     store: Mutex<Box<dyn Store>>,
     index: RwLock<Index>,
+    /// The addresses this Portway listens on: never a valid upstream.
+    pub listeners: Arc<OwnListeners>,
 }
 
 impl Registry {
@@ -445,6 +448,7 @@ impl Registry {
             rules,
             store: Mutex::new(store),
             index: RwLock::new(index),
+            listeners: Arc::default(),
         })
     }
 

@@ -159,7 +159,9 @@ impl Sandbox {
     /// that a service listens yet: see [`Sandbox::wait_for_port`].
     ///
     /// Checks, in order: port, host name, that the host name is a configured domain, name,
-    /// custom token, preview label length, token uniqueness in the sandbox.
+    /// custom token, that the sandbox's upstream `host:port` is not one of Portway's own
+    /// listeners (`UPSTREAM_FORBIDDEN`), preview label length, token uniqueness in the
+    /// sandbox.
     pub async fn expose_port(&self, port: u16, opts: ExposeOptions) -> Result<ExposedPort> {
         let rules = self.portway.rules();
         let port = rules.validate_port(i64::from(port))?;
@@ -171,6 +173,8 @@ impl Sandbox {
         if let Some(token) = &opts.token {
             rules.validate_token(token)?;
         }
+        self.portway
+            .check_upstream(&self.upstream_host, Some(port))?;
         let (id, upstream) = (self.id.clone(), self.upstream_host.clone());
         let (url, name) = self
             .portway
@@ -324,10 +328,13 @@ pub fn validate_port_name(name: &str) -> Result<()> {
 
 /// Checks an upstream host: an IP address (IPv6 with or without brackets) or a host name of
 /// letters, digits, `-`, `_` and dots (container names may carry `_`). Returns it as stored:
-/// host names lowercased, IPv6 without brackets.
+/// host names lowercased, IPv6 without brackets. A name that resolvers would read as an
+/// IPv4 address in a non-standard form (`2130706433`, `0x7f.1`, `127.1`, `0177.0.0.1`) is
+/// refused: write addresses as `a.b.c.d`.
 ///
 /// ```
 /// assert_eq!(portway::validate_upstream_host("[::1]")?, "::1");
+/// assert!(portway::validate_upstream_host("0x7f.1").is_err());
 /// assert_eq!(portway::validate_upstream_host("My_Container")?, "my_container");
 /// assert!(portway::validate_upstream_host("10.0.0.7:8080").is_err());
 /// # Ok::<(), portway::Error>(())
@@ -349,6 +356,13 @@ pub fn validate_upstream_host(host: &str) -> Result<String> {
     if host.is_empty() || host.len() > 253 {
         return Err(invalid("must be 1 to 253 characters."));
     }
+    if looks_like_ipv4(host) {
+        return Err(invalid(
+            "it reads as an IPv4 address in a non-standard form (resolvers take 2130706433, \
+             0x7f.1 or 127.1 as 127.0.0.1); write the address as four decimal numbers, \
+             a.b.c.d.",
+        ));
+    }
     for label in host.strip_suffix('.').unwrap_or(host).split('.') {
         if label.is_empty() || label.len() > 63 {
             return Err(invalid(
@@ -368,4 +382,20 @@ pub fn validate_upstream_host(host: &str) -> Result<String> {
         }
     }
     Ok(host.to_ascii_lowercase())
+}
+
+/// Whether a host that is not a standard IP address would still be read as an IPv4 address
+/// by a resolver (the WHATWG URL rule: its last label is a number, in decimal, octal or hex).
+fn looks_like_ipv4(host: &str) -> bool {
+    let last = host
+        .strip_suffix('.')
+        .unwrap_or(host)
+        .rsplit('.')
+        .next()
+        .unwrap_or("");
+    let hex = last
+        .strip_prefix("0x")
+        .or_else(|| last.strip_prefix("0X"))
+        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    hex || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()))
 }

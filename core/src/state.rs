@@ -11,6 +11,7 @@ use crate::gateway::GatewayConfig;
 use crate::hostname::Hostname;
 use crate::registry::Registry;
 use crate::rules::Rules;
+use crate::upstream_policy::{OwnListeners, UpstreamPolicy};
 
 /// One Portway: its rules, its store of exposures, and (with the gateway) the server that
 /// routes preview hosts. Cheap to clone: clones share everything.
@@ -103,5 +104,41 @@ impl Portway {
             host.host(),
             domains.join(", ")
         )))
+    }
+
+    /// Checks an upstream as a sandbox names it, before anything is stored: an IP address
+    /// against the gateways' upstream address policy, and (with a port) that `host:port` is
+    /// not one of this Portway's own listeners. Host names are checked on the address they
+    /// resolve to, at every connect. `UPSTREAM_FORBIDDEN` names the address and the rule.
+    pub(crate) fn check_upstream(&self, host: &str, port: Option<u16>) -> Result<()> {
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            let config = self.gateway_config();
+            let policy = UpstreamPolicy {
+                allow: config.upstream_allow.clone(),
+                deny: config.upstream_deny.clone(),
+            };
+            if let Err(refused) = policy.check(ip) {
+                return Err(Error::UpstreamForbidden(format!(
+                    "Upstream host {host} is not allowed: {refused} (the gateway's \
+                     upstream_allow and upstream_deny settings decide)."
+                )));
+            }
+        }
+        if let Some(port) = port
+            && let Some(listener) = self.registry().listeners.named_by(host, port)
+        {
+            return Err(Error::UpstreamForbidden(format!(
+                "Port {port} of {host} is Portway's own listener {listener}: exposing it would \
+                 put Portway itself behind a preview URL."
+            )));
+        }
+        Ok(())
+    }
+
+    /// The addresses this Portway listens on, which no exposure may point at. A host
+    /// application registers the other listeners it runs beside the gateway (an admin API)
+    /// with [`OwnListeners::register`]; a gateway registers itself.
+    pub fn own_listeners(&self) -> &Arc<OwnListeners> {
+        &self.registry().listeners
     }
 }

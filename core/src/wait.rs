@@ -169,7 +169,7 @@ pub(crate) async fn wait_for_port(
 }
 
 async fn probe(host: &str, port: u16, opts: &WaitOptions) -> std::result::Result<(), String> {
-    let stream = connect(host, port, Duration::ZERO, opts.timeout)
+    let stream = connect(host, port, Duration::ZERO, opts.timeout, None)
         .await
         .map_err(|e| e.to_string())?;
     if opts.mode == WaitMode::Tcp {

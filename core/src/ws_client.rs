@@ -150,7 +150,7 @@ pub(crate) async fn ws_connect(
         .max_message_size(Some(opts.max_message_size))
         .max_frame_size(Some(opts.max_message_size));
     let handshake = async {
-        let stream = connect(host, port, Duration::ZERO, opts.connect_timeout)
+        let stream = connect(host, port, Duration::ZERO, opts.connect_timeout, None)
             .await
             .map_err(|e| failed(format!("cannot connect to {authority}: {e}"), None))?;
         tokio_tungstenite::client_async_with_config(request, stream, Some(config))

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// every module of `core/src` must be listed (`lib` is the crate root, on top).
 const LAYERS: &[&[&str]] = &[
     &["error", "throttle"],
-    &["hostname", "port", "sandbox_id", "token"],
+    &["hostname", "port", "sandbox_id", "token", "upstream_policy"],
     &["preview_url"],
     &["rules"],
     &["store"],

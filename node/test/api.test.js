@@ -358,9 +358,11 @@ describe('gateway options: the core table, the typings and parity.json agree', (
 
   for (const o of options) {
     it(`gateway.${o.node} reaches the core`, () => {
-      const good = { bool: !o.default, text: 'https', count: 9000, duration: 2500 }[o.kind]
-      assert.ok(new Portway({ gateway: { [o.node]: good } }))
-      const bad = { bool: 'yes', text: 5, count: 1.5, duration: -1 }[o.kind]
+      const good = { bool: !o.default, text: 'https', count: 9000, duration: 2500, networks: ['10.0.0.0/8'] }[o.kind]
+      // proxyProtocol needs trustedProxies (the core says so).
+      const extra = o.node === 'proxyProtocol' ? { trustedProxies: ['10.0.0.1'] } : {}
+      assert.ok(new Portway({ gateway: { [o.node]: good, ...extra } }))
+      const bad = { bool: 'yes', text: 5, count: 1.5, duration: -1, networks: ['10.0.0.0/33'] }[o.kind]
       assert.throws(
         () => new Portway({ gateway: { [o.node]: bad } }),
         (e) => e instanceof PortwayError && e.code === 'INVALID_CONFIG' && e.message.includes(`gateway.${o.node}`),

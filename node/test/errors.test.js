@@ -157,6 +157,18 @@ describe('every code a Node user can meet', () => {
     expectThrow('INVALID_UPSTREAM_HOST', () => pw.sandbox('box', { upstreamHost: 'http://x' }))
   })
 
+  it('UPSTREAM_FORBIDDEN: the metadata address, a denied network, the gateway\'s own port', async () => {
+    const pw = new Portway()
+    expectThrow('UPSTREAM_FORBIDDEN', () => pw.sandbox('box', { upstreamHost: '169.254.169.254' }))
+    expectThrow('UPSTREAM_FORBIDDEN', () => new Portway({ gateway: { upstreamDeny: ['10.0.0.0/8'] } }).sandbox('box', { upstreamHost: '10.0.0.7' }))
+    const gateway = await pw.serve({ listen: '127.0.0.1:0' })
+    try {
+      await expectCode('UPSTREAM_FORBIDDEN', () => pw.sandbox('box').exposePort(gateway.port, { hostname: 'localhost' }))
+    } finally {
+      await gateway.close()
+    }
+  })
+
   it('INVALID_CONFIG', () => {
     for (const options of [
       { domains: [] },
@@ -173,6 +185,9 @@ describe('every code a Node user can meet', () => {
       { gateway: { idleTimeoutMs: 0 } },
       { gateway: { connectTimeoutMs: NaN } },
       { gateway: { forwardedProto: 'ftp' } },
+      { gateway: { upstreamAllow: ['10.0.0.0/33'] } },
+      { gateway: { trustedProxies: 'not a list' } },
+      { gateway: { proxyProtocol: true } },
     ]) {
       expectThrow('INVALID_CONFIG', () => new Portway(options))
     }

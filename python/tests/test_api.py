@@ -60,13 +60,19 @@ def test_gateway_option_reaches_the_core(option: dict[str, Any]) -> None:
         "text": "https",
         "count": 9000,
         "duration": 2.5,
+        "networks": ["10.0.0.0/8", "fd00::/8"],
     }[option["kind"]]
-    config = portway.GatewayConfig(**{option["python"]: given})
+    # proxy_protocol needs trusted_proxies (the core says so).
+    extra = {"trusted_proxies": ["10.0.0.1"]} if option["python"] == "proxy_protocol" else {}
+    config = portway.GatewayConfig(**{option["python"]: given}, **extra)
     assert getattr(config, option["python"]) == given
     assert option["python"] in repr(config)
     if option["kind"] == "duration":
         with pytest.raises(portway.InvalidConfigError, match=option["python"]):
             portway.GatewayConfig(**{option["python"]: -1.0})
+    if option["kind"] == "networks":
+        with pytest.raises(portway.InvalidConfigError, match=option["python"]):
+            portway.GatewayConfig(**{option["python"]: ["10.0.0.0/33"]})
 
 
 OPTION_TYPES = {

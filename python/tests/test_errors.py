@@ -113,6 +113,14 @@ async def ws_error(s: Services) -> None:
         await ws.close()
 
 
+async def own_listener(s: Services) -> None:
+    gateway = await s.portway.serve("127.0.0.1:0")
+    try:
+        await s.sandbox.expose_port(gateway.port, "localhost")
+    finally:
+        await gateway.close()
+
+
 async def sync(f: Callable[[], object]) -> None:
     f()
 
@@ -161,6 +169,15 @@ TRIGGERS: dict[str, list[Callable[[Services], Awaitable[None]]]] = {
     ],
     "WS_CLOSED": [ws_closed],
     "WS_ERROR": [ws_error],
+    "UPSTREAM_FORBIDDEN": [
+        lambda s: sync(lambda: s.portway.sandbox("box", "169.254.169.254")),
+        lambda s: sync(
+            lambda: portway.Portway(
+                gateway=portway.GatewayConfig(upstream_deny=["10.0.0.0/8"])
+            ).sandbox("box", "10.0.0.7")
+        ),
+        own_listener,
+    ],
 }
 
 

@@ -38,6 +38,16 @@ pub(crate) fn gateway_options(obj: &Object<'_>) -> portway::Result<GatewayOption
             Ok(ValueType::String) => {
                 OptionValue::Text(convert::from_js(&value).unwrap_or_default())
             }
+            Ok(ValueType::Object) if field.kind == OptionKind::Networks => {
+                match convert::from_js::<Vec<String>>(&value) {
+                    Some(list) => OptionValue::List(list),
+                    None => {
+                        return Err(Error::InvalidConfig(format!(
+                            "{shown} must be an array of strings (networks such as '10.0.0.0/8')"
+                        )));
+                    }
+                }
+            }
             _ => {
                 return Err(Error::InvalidConfig(format!(
                     "{shown} must be a {}, not {}",
@@ -45,6 +55,7 @@ pub(crate) fn gateway_options(obj: &Object<'_>) -> portway::Result<GatewayOption
                         OptionKind::Bool => "boolean",
                         OptionKind::Text => "string",
                         OptionKind::Count | OptionKind::Duration => "number",
+                        OptionKind::Networks => "array of strings",
                     },
                     convert::kind_of(&value)
                 )));
@@ -76,14 +87,14 @@ pub(crate) fn js_name(name: &str, kind: OptionKind) -> String {
 }
 
 /// Every gateway option as `{ name, kind, default }`: its JavaScript name, `'bool'`,
-/// `'text'`, `'count'` or `'duration'`, and its default (durations in milliseconds, `null`
-/// for none). The table `new Portway({ gateway })` reads, for tools and tests.
+/// `'text'`, `'count'`, `'duration'` or `'networks'`, and its default (durations in
+/// milliseconds, `null` for none, an array of strings for networks). The table `new Portway({ gateway })` reads, for tools and tests.
 ///
 /// ```js
 /// gatewayOptionFields().find((f) => f.name === 'idleTimeoutMs').default // 60000
 /// ```
 #[napi(
-    ts_return_type = "Array<{ name: string; kind: 'bool' | 'text' | 'count' | 'duration'; default: boolean | number | string | null }>"
+    ts_return_type = "Array<{ name: string; kind: 'bool' | 'text' | 'count' | 'duration' | 'networks'; default: boolean | number | string | string[] | null }>"
 )]
 pub fn gateway_option_fields(env: &Env) -> Result<Vec<Object<'_>>> {
     GatewayConfig::fields()
@@ -104,6 +115,13 @@ pub fn gateway_option_fields(env: &Env) -> Result<Vec<Object<'_>>> {
                     obj.set("default", n * scale)?
                 }
                 serde_json::Value::String(s) => obj.set("default", s)?,
+                serde_json::Value::Array(items) => obj.set(
+                    "default",
+                    items
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Vec<String>>(),
+                )?,
                 _ => obj.set("default", Null)?,
             }
             Ok(obj)

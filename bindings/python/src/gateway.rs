@@ -38,6 +38,18 @@ macro_rules! as_is_in_python {
 
 as_is_in_python!(bool => bool, usize => u64, Option<String> => String);
 
+/// Networks are a list of strings in Python (`["10.0.0.0/8"]`), read back in CIDR form.
+impl PyOption for portway::Networks {
+    type Py = Vec<String>;
+    type Out = Vec<String>;
+    fn input(_: &str, value: Vec<String>) -> PyResult<Vec<String>> {
+        Ok(value)
+    }
+    fn output(&self) -> Vec<String> {
+        self.to_strings()
+    }
+}
+
 impl PyOption for Duration {
     type Py = f64;
     type Out = f64;

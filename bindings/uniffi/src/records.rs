@@ -169,6 +169,14 @@ impl SwiftOption for std::time::Duration {
     }
 }
 
+/// Networks are `[String]` in Swift (`["10.0.0.0/8"]`).
+impl SwiftOption for portway::Networks {
+    type Swift = Vec<String>;
+    fn input(_: &str, value: Vec<String>) -> Result<Vec<String>, crate::PortwayError> {
+        Ok(value)
+    }
+}
+
 impl SwiftOption for Option<String> {
     type Swift = String;
     fn input(_: &str, value: String) -> Result<String, crate::PortwayError> {

@@ -99,6 +99,25 @@ macro_rules! gateway_options {
             /// `"stdout"`, `"stderr"`, or a file path, appended to. Preview tokens are never
             /// written.
             access_log: ::std::option::Option<::std::string::String> = None;
+            /// Networks (CIDR) the gateway may connect to on a sandbox's behalf. Empty
+            /// (default): any address but the ones refused by default (unspecified,
+            /// link-local such as cloud metadata at 169.254.169.254, multicast, broadcast).
+            /// Not empty: only these networks, which may include the ones refused by
+            /// default. Checked on the address actually connected to, after name resolution.
+            upstream_allow: $crate::Networks = $crate::Networks::none();
+            /// Networks (CIDR) the gateway never connects to, on top of the ones refused by
+            /// default; wins over `upstream_allow`. Default none.
+            upstream_deny: $crate::Networks = $crate::Networks::none();
+            /// Addresses (CIDR) of the proxies in front of the gateway (load balancers, CDN
+            /// edges) whose forwarding headers (`Forwarded`, `X-Forwarded-*`) are kept and
+            /// extended, and from which a PROXY protocol header is accepted. From any other
+            /// client those headers are removed and replaced by the gateway's own. Default
+            /// none.
+            trusted_proxies: $crate::Networks = $crate::Networks::none();
+            /// Read a PROXY protocol header (v1 or v2) at the start of each connection from a
+            /// `trusted_proxies` address, and take the client's address from it. Connections
+            /// from other addresses are served as plain HTTP. Default off.
+            proxy_protocol: bool = false;
         }
     };
 }
@@ -254,6 +273,13 @@ impl GatewayConfig {
         if self.access_log.as_deref() == Some("") {
             return bad(
                 "access_log must be \"stdout\", \"stderr\" or a file path (got \"\")".into(),
+            );
+        }
+        if self.proxy_protocol && self.trusted_proxies.is_empty() {
+            return bad(
+                "proxy_protocol needs trusted_proxies: the addresses of the load balancers \
+                 allowed to send a PROXY header"
+                    .into(),
             );
         }
         if let Some(p) = &self.forwarded_proto

@@ -21,6 +21,25 @@ const OWN_PREFIX: &str = "x-portway-";
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+
+/// The forwarding headers a client may send that say who it is or how it came: removed
+/// unless the client is a trusted proxy, so that the sandbox sees only what the gateway (or
+/// a proxy it trusts) asserts.
+static CLIENT_FORWARDING: [HeaderName; 8] = [
+    header::FORWARDED,
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-forwarded-server"),
+    HeaderName::from_static("x-real-ip"),
+];
+
+/// The most `Via` entries a request may carry: more is a loop through proxies that do not
+/// recognise one another (or a client's doing), answered 508.
+pub(crate) const MAX_VIA_ENTRIES: usize = 30;
 
 /// Whether a request asks for a WebSocket upgrade (`Connection: upgrade` with
 /// `Upgrade: websocket`).
@@ -56,8 +75,92 @@ pub(crate) struct Forwarding<'a> {
     /// The preview host, for `X-Forwarded-Host`.
     pub preview_host: Option<HeaderValue>,
     pub client: Option<SocketAddr>,
+    /// Whether the client is a trusted proxy, whose forwarding headers are kept and extended.
+    pub trusted: bool,
     pub proto: &'a str,
+    /// This gateway's hop marker, added to `Via`.
+    pub via: &'a HeaderValue,
     pub websocket: bool,
+}
+
+/// Whether a request's `Via` header shows it already passed through the gateway whose hop
+/// marker is `own` (`1.1 portway-…`), or carries more than [`MAX_VIA_ENTRIES`] hops.
+pub(crate) fn is_loop(headers: &HeaderMap, own: &HeaderValue) -> bool {
+    let mut entries = 0;
+    let own = own.as_bytes();
+    for value in headers.get_all(header::VIA) {
+        for entry in value.as_bytes().split(|b| *b == b',') {
+            entries += 1;
+            if entry.trim_ascii() == own || entries > MAX_VIA_ENTRIES {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Every line of a header, joined with `, ` (a list header may come on several lines).
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut out: Option<String> = None;
+    for v in headers.get_all(name) {
+        let Ok(s) = v.to_str() else { continue };
+        let s = s.trim();
+        if s.is_empty() {
+            continue;
+        }
+        match &mut out {
+            Some(o) => {
+                o.push_str(", ");
+                o.push_str(s);
+            }
+            None => out = Some(s.to_owned()),
+        }
+    }
+    out
+}
+
+/// Appends `item` to the list header `name`: after every line already there when `keep`,
+/// alone otherwise.
+fn extend(headers: &mut HeaderMap, name: &HeaderName, item: &str, keep: bool) {
+    let value = match keep.then(|| joined(headers, name)).flatten() {
+        Some(prior) => format!("{prior}, {item}"),
+        None => item.to_owned(),
+    };
+    if let Ok(v) = HeaderValue::try_from(value) {
+        headers.insert(name.clone(), v);
+    }
+}
+
+/// The port a client reached the gateway on, as its host says, else the scheme's.
+fn client_port(host: Option<&HeaderValue>, proto: &str) -> String {
+    let port = host
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.rsplit_once(':'))
+        .filter(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
+        .map(|(_, p)| p.to_owned());
+    port.unwrap_or_else(|| if proto == "https" { "443" } else { "80" }.to_owned())
+}
+
+/// A `Forwarded` element (RFC 7239) for this hop.
+fn forwarded_element(
+    client: Option<SocketAddr>,
+    host: Option<&HeaderValue>,
+    proto: &str,
+) -> String {
+    let mut el = String::with_capacity(64);
+    match client.map(|c| c.ip().to_canonical()) {
+        Some(std::net::IpAddr::V6(ip)) => el.push_str(&format!("for=\"[{ip}]\"")),
+        Some(ip) => el.push_str(&format!("for={ip}")),
+        None => el.push_str("for=unknown"),
+    }
+    if let Some(h) = host.and_then(|h| h.to_str().ok()) {
+        // A quoted-string: the host has no quote or backslash (hyper checked the header).
+        el.push_str(&format!(";host=\"{h}\""));
+    }
+    el.push_str(";proto=");
+    el.push_str(proto);
+    el
 }
 
 /// Turns a client's request headers into the headers sent to the sandbox.
@@ -88,24 +191,39 @@ pub(crate) fn to_upstream(headers: &mut HeaderMap, f: &Forwarding<'_>) {
         };
         headers.insert(header::HOST, host);
     }
-    if let Some(client) = f.client {
-        let ip = client.ip().to_canonical().to_string();
-        let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
-            _ => ip,
-        };
-        headers.remove(&X_FORWARDED_FOR);
-        if let Ok(v) = HeaderValue::try_from(value) {
-            headers.insert(X_FORWARDED_FOR.clone(), v);
+    if !f.trusted {
+        for name in &CLIENT_FORWARDING {
+            headers.remove(name);
         }
     }
-    match &f.preview_host {
-        Some(v) => headers.insert(X_FORWARDED_HOST.clone(), v.clone()),
-        None => headers.remove(&X_FORWARDED_HOST),
-    };
-    if let Ok(v) = HeaderValue::try_from(f.proto) {
+    let forwarded = forwarded_element(f.client, f.preview_host.as_ref(), f.proto);
+    extend(headers, &header::FORWARDED, &forwarded, f.trusted);
+    if let Some(client) = f.client {
+        let ip = client.ip().to_canonical().to_string();
+        extend(headers, &X_FORWARDED_FOR, &ip, f.trusted);
+    }
+    // A trusted proxy's own view of the host, scheme and port is kept; else the gateway's.
+    if !headers.contains_key(&X_FORWARDED_HOST)
+        && let Some(v) = &f.preview_host
+    {
+        headers.insert(X_FORWARDED_HOST.clone(), v.clone());
+    }
+    if !headers.contains_key(&X_FORWARDED_PROTO)
+        && let Ok(v) = HeaderValue::try_from(f.proto)
+    {
         headers.insert(X_FORWARDED_PROTO.clone(), v);
     }
+    if !headers.contains_key(&X_FORWARDED_PORT)
+        && let Ok(v) = HeaderValue::try_from(client_port(f.preview_host.as_ref(), f.proto))
+    {
+        headers.insert(X_FORWARDED_PORT.clone(), v);
+    }
+    extend(
+        headers,
+        &header::VIA,
+        f.via.to_str().unwrap_or("1.1 portway"),
+        true,
+    );
 }
 
 /// Turns a sandbox's response headers into the headers sent to the client: everything
@@ -144,21 +262,35 @@ mod tests {
             ("te", "trailers"),
             ("x-portway-sandbox", "forged"),
             ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-for", "198.51.100.1"),
+            ("x-real-ip", "203.0.113.9"),
+            ("forwarded", "for=203.0.113.9"),
+            ("x-forwarded-port", "1"),
             ("cookie", "a=1"),
         ]);
-        let f = Forwarding {
+        let via = HeaderValue::from_static("1.1 portway-test");
+        let mut f = Forwarding {
             upstream_port: 8080,
             rewrite_host: true,
             preview_host: Some(HeaderValue::from_static("8080-box-token123.localhost:8787")),
             client: Some("127.0.0.1:5555".parse().unwrap()),
+            trusted: false,
             proto: "http",
+            via: &via,
             websocket: false,
         };
+        let original = h.clone();
         to_upstream(&mut h, &f);
         assert_eq!(h["host"], "localhost:8080");
-        assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
         assert_eq!(h["x-forwarded-host"], "8080-box-token123.localhost:8787");
         assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-port"], "8787");
+        assert_eq!(
+            h["forwarded"],
+            "for=127.0.0.1;host=\"8080-box-token123.localhost:8787\";proto=http"
+        );
+        assert_eq!(h["via"], "1.1 portway-test");
         assert_eq!(h["cookie"], "a=1");
         for gone in [
             "connection",
@@ -166,9 +298,37 @@ mod tests {
             "keep-alive",
             "te",
             "x-portway-sandbox",
+            "x-real-ip",
         ] {
             assert!(!h.contains_key(gone), "{gone} was forwarded");
         }
+
+        // From a trusted proxy, its headers are kept (every line) and extended.
+        let mut h = original;
+        f.trusted = true;
+        f.client = Some("[::1]:5555".parse().unwrap());
+        to_upstream(&mut h, &f);
+        assert_eq!(h["x-forwarded-for"], "203.0.113.9, 198.51.100.1, ::1");
+        assert_eq!(h["x-real-ip"], "203.0.113.9");
+        assert_eq!(h["x-forwarded-port"], "1");
+        assert_eq!(
+            h["forwarded"],
+            "for=203.0.113.9, for=\"[::1]\";host=\"8080-box-token123.localhost:8787\";proto=http"
+        );
+    }
+
+    #[test]
+    fn loops_are_seen_in_via() {
+        let own = HeaderValue::from_static("1.1 portway-aa");
+        assert!(!is_loop(&map(&[("via", "1.1 cdn, 1.1 portway-bb")]), &own));
+        assert!(is_loop(
+            &map(&[("via", "1.1 cdn"), ("via", "1.1 portway-aa")]),
+            &own
+        ));
+        let many = vec!["1.1 x"; MAX_VIA_ENTRIES + 1].join(", ");
+        let mut h = HeaderMap::new();
+        h.insert("via", HeaderValue::try_from(many).unwrap());
+        assert!(is_loop(&h, &own));
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod headers;
 mod limits;
 mod metrics;
 mod pool;
+mod proxy_protocol;
 mod refusal;
 mod relay;
 mod route;
@@ -78,7 +79,9 @@ use self::limits::{
 };
 use self::pool::{Lease, Pooled, UpstreamPool};
 use self::route::request_host;
+use crate::connect::UpstreamGuard;
 use crate::registry::{Registry, Resolution, Upstream};
+use crate::upstream_policy::UpstreamPolicy;
 
 /// A boxed error, as carried by [`Body`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -124,6 +127,11 @@ struct Inner {
     sandbox_rate: Option<RateLimiter<Arc<str>>>,
     /// Where each request's line goes, when `access_log` is set.
     access_log: Option<Arc<AccessLog>>,
+    /// The upstream address policy and Portway's own listeners (`upstream_policy.rs`).
+    guard: UpstreamGuard,
+    /// This gateway's hop marker in `Via` (`1.1 portway-` and 16 random hex digits): a
+    /// request that comes back with it has looped (508).
+    via: http::HeaderValue,
     /// Cancelled when a graceful shutdown begins.
     graceful: CancellationToken,
     /// Cancelled when everything must stop now.
@@ -135,11 +143,19 @@ struct Inner {
 impl Gateway {
     pub(crate) fn new(registry: Arc<Registry>, config: GatewayConfig) -> crate::Result<Gateway> {
         config.validate()?;
+        let guard = UpstreamGuard {
+            policy: UpstreamPolicy {
+                allow: config.upstream_allow.clone(),
+                deny: config.upstream_deny.clone(),
+            },
+            listeners: registry.listeners.clone(),
+        };
         let pool = UpstreamPool::new(
             config.upstream_pool_size,
             config.upstream_pool_idle_timeout,
             config.connect_retry_window,
             config.connect_timeout,
+            guard.clone(),
         );
         let metrics = Arc::new(Metrics::default());
         let access_log = match &config.access_log {
@@ -162,6 +178,8 @@ impl Gateway {
                     metrics.rate_keys_sandbox.clone(),
                 ),
                 access_log,
+                guard,
+                via: hop_marker(),
                 config,
                 pool,
                 metrics,
@@ -264,6 +282,9 @@ impl Gateway {
         // Framing a proxy must not guess at (request smuggling): refuse and close.
         if let Some(why) = GatewayRefusal::ambiguous_framing(&req) {
             return Ok(self.refuse(why, &req));
+        }
+        if headers::is_loop(req.headers(), &self.inner.via) {
+            return Ok(self.refuse(GatewayRefusal::loop_detected(), &req));
         }
         let routed = self.route(&req);
         if !answer_all && matches!(routed, Err(GatewayRefusal::NotFound)) {
@@ -380,11 +401,14 @@ impl Gateway {
             None => req.headers().get(HOST).cloned(),
             Some(_) => request_host(req).and_then(|h| http::HeaderValue::try_from(h).ok()),
         };
+        let trusted = &self.inner.config.trusted_proxies;
         Forwarding {
             upstream_port: upstream.port(),
             rewrite_host: self.inner.config.rewrite_host,
             preview_host,
             client,
+            trusted: !trusted.is_empty() && client.is_some_and(|c| trusted.contains(c.ip())),
+            via: &self.inner.via,
             proto: self
                 .inner
                 .config
@@ -476,6 +500,17 @@ impl Gateway {
     pub(crate) fn connection_guard(&self, client: Option<ClientSlot>) -> Arc<ConnectionGuard> {
         ConnectionGuard::new(self.inner.metrics.clone(), client)
     }
+}
+
+/// A new gateway's hop marker: `1.1 portway-` and 16 random hex digits.
+fn hop_marker() -> http::HeaderValue {
+    let mut id = [0u8; 8];
+    // Without randomness the marker is still this process's; loops between two such
+    // gateways are then caught by the hop count.
+    let _ = getrandom::fill(&mut id);
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    http::HeaderValue::try_from(format!("1.1 portway-{hex}"))
+        .unwrap_or(http::HeaderValue::from_static("1.1 portway"))
 }
 
 /// The request target sent upstream: the path and query (origin form). `Some(None)` when the

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 use super::Body;
 use super::activity::BodyState;
-use crate::connect::{ConnectError, connect};
+use crate::connect::{ConnectError, UpstreamGuard, connect};
 
 type Key = (Arc<str>, u16);
 
@@ -60,6 +60,8 @@ pub(crate) struct UpstreamPool {
     idle_timeout: Duration,
     retry_window: Duration,
     connect_timeout: Duration,
+    /// The upstream address policy and Portway's own listeners, checked on every connect.
+    guard: UpstreamGuard,
     idle: Mutex<HashMap<Key, Vec<Idle>>>,
     /// Whether the task that closes connections idle for too long runs.
     sweeping: std::sync::atomic::AtomicBool,
@@ -71,12 +73,14 @@ impl UpstreamPool {
         idle_timeout: Duration,
         retry_window: Duration,
         connect_timeout: Duration,
+        guard: UpstreamGuard,
     ) -> Arc<UpstreamPool> {
         Arc::new(UpstreamPool {
             max_idle,
             idle_timeout,
             retry_window,
             connect_timeout,
+            guard,
             idle: Mutex::new(HashMap::new()),
             sweeping: std::sync::atomic::AtomicBool::new(false),
         })
@@ -132,9 +136,15 @@ impl UpstreamPool {
     }
 
     async fn open(&self, host: &str, port: u16) -> Result<SendRequest<Body>, SendError> {
-        let stream = connect(host, port, self.retry_window, self.connect_timeout)
-            .await
-            .map_err(SendError::Connect)?;
+        let stream = connect(
+            host,
+            port,
+            self.retry_window,
+            self.connect_timeout,
+            Some(&self.guard),
+        )
+        .await
+        .map_err(SendError::Connect)?;
         let (sender, conn) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(SendError::Upstream)?;

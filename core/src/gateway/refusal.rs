@@ -17,6 +17,11 @@
 //!   [`GatewayRefusal::response_timed_out`] (504 `UPSTREAM_TIMEOUT`);
 //! - the listener: [`GatewayRefusal::over_connection_limit`] (503 `TOO_MANY_CONNECTIONS`)
 //!   and [`GatewayRefusal::client_at_connection_limit`] (429 `CLIENT_CONNECTION_LIMIT`),
+//!   [`GatewayRefusal::response_timed_out`] (504 `UPSTREAM_TIMEOUT`); an address the upstream
+//!   policy refuses or one of Portway's own listeners: 502 `UPSTREAM_FORBIDDEN`;
+//! - a request that already passed through this gateway: [`GatewayRefusal::loop_detected`]
+//!   (508 `LOOP_DETECTED`);
+//! - the listener: [`GatewayRefusal::over_connection_limit`] (503 `TOO_MANY_CONNECTIONS`),
 //!   written raw by [`GatewayRefusal::raw`].
 //!
 //! The answers themselves are made here too ([`GatewayRefusal::response`]): JSON for API
@@ -66,6 +71,11 @@ pub enum GatewayRefusal {
         /// `Retry-After`.
         retry_after: u64,
     },
+    /// 502: the upstream address is refused by the upstream policy, or is one of
+    /// Portway's own listeners.
+    UpstreamForbidden,
+    /// 508: the request has already passed through this gateway (a loop between gateways).
+    LoopDetected,
 }
 
 impl GatewayRefusal {
@@ -137,6 +147,10 @@ impl GatewayRefusal {
                 GatewayRefusal::PortNotListening
             }
             ConnectError::Timeout => GatewayRefusal::UpstreamTimeout,
+            ConnectError::Forbidden(why) => {
+                tracing::warn!(%why, "upstream refused by the upstream policy");
+                GatewayRefusal::UpstreamForbidden
+            }
         }
     }
 
@@ -189,14 +203,22 @@ impl GatewayRefusal {
         }
     }
 
+    /// The refusal for a request that already carries this gateway's hop marker in its
+    /// `Via` header, or more hops than any sane chain of proxies: 508 `LOOP_DETECTED`.
+    #[inline]
+    pub(super) const fn loop_detected() -> GatewayRefusal {
+        GatewayRefusal::LoopDetected
+    }
+
     /// The HTTP status.
     pub fn status(self) -> StatusCode {
         match self {
             GatewayRefusal::NotFound | GatewayRefusal::InvalidToken => StatusCode::NOT_FOUND,
             GatewayRefusal::StalePreviewUrl => StatusCode::GONE,
-            GatewayRefusal::PortNotListening | GatewayRefusal::UpstreamError => {
-                StatusCode::BAD_GATEWAY
-            }
+            GatewayRefusal::PortNotListening
+            | GatewayRefusal::UpstreamError
+            | GatewayRefusal::UpstreamForbidden => StatusCode::BAD_GATEWAY,
+            GatewayRefusal::LoopDetected => StatusCode::LOOP_DETECTED,
             GatewayRefusal::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             GatewayRefusal::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             GatewayRefusal::SandboxConnectionLimit
@@ -220,6 +242,8 @@ impl GatewayRefusal {
             GatewayRefusal::BadRequest => "BAD_REQUEST",
             GatewayRefusal::ClientConnectionLimit => "CLIENT_CONNECTION_LIMIT",
             GatewayRefusal::RateLimited { .. } => "RATE_LIMITED",
+            GatewayRefusal::UpstreamForbidden => "UPSTREAM_FORBIDDEN",
+            GatewayRefusal::LoopDetected => "LOOP_DETECTED",
         }
     }
 
@@ -243,6 +267,10 @@ impl GatewayRefusal {
                 "Too many connections from this client; try again shortly"
             }
             GatewayRefusal::RateLimited { .. } => "Too many requests; try again later",
+            GatewayRefusal::UpstreamForbidden => {
+                "The sandbox's upstream address is not allowed by the gateway's policy"
+            }
+            GatewayRefusal::LoopDetected => "The request looped back to this gateway",
         }
     }
 

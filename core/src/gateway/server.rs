@@ -20,10 +20,10 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
-use super::Gateway;
 use super::activity::{Activity, Tracked};
 use super::limits::ClientSlot;
 use super::refusal::GatewayRefusal;
+use super::{Gateway, proxy_protocol};
 use crate::error::{Error, Result};
 use crate::throttle::Throttle;
 
@@ -66,6 +66,7 @@ fn accept_backoff(e: &std::io::Error, last: Option<Duration>) -> Duration {
         _ => MIN_ACCEPT_BACKOFF,
     }
 }
+use crate::upstream_policy::ListenerRegistration;
 
 /// A running gateway. Closing it (or dropping it) stops it: [`GatewayHandle::shutdown`]
 /// stops accepting, lets in-flight requests finish up to a deadline, then closes the rest;
@@ -85,6 +86,8 @@ pub struct GatewayHandle {
     local_addr: SocketAddr,
     stop_accepting: CancellationToken,
     accept_loop: Mutex<Option<JoinHandle<()>>>,
+    /// The listener's place among Portway's own addresses, which no exposure may reach.
+    _own: ListenerRegistration,
 }
 
 impl GatewayHandle {
@@ -95,6 +98,7 @@ impl GatewayHandle {
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::Gateway(format!("cannot read the listening address: {e}")))?;
+        let own = gateway.inner.registry.listeners.register(local_addr);
         let stop_accepting = CancellationToken::new();
         let accept_loop = tokio::spawn(accept(listener, gateway.clone(), stop_accepting.clone()));
         tracing::info!(%local_addr, "gateway listening");
@@ -103,6 +107,7 @@ impl GatewayHandle {
             local_addr,
             stop_accepting,
             accept_loop: Mutex::new(Some(accept_loop)),
+            _own: own,
         })
     }
 
@@ -190,23 +195,28 @@ async fn accept(listener: TcpListener, gateway: Gateway, stop: CancellationToken
             inner.tasks.spawn(refuse_connection(stream, refusal));
             continue;
         }
-        let slot = match &inner.client_connections {
-            None => None,
-            Some(table) => match table.open(peer.ip()) {
-                Some(slot) => Some(slot),
-                None => {
-                    inner.metrics.client_connection_refused();
-                    let refusal = GatewayRefusal::client_at_connection_limit();
-                    inner.tasks.spawn(refuse_connection(stream, refusal));
-                    continue;
-                }
-            },
-        };
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
-        inner
-            .tasks
-            .spawn(async move { serve_connection(gateway, stream, peer, slot).await });
+        inner.tasks.spawn(async move {
+            let mut stream = stream;
+            // The client is known once a trusted proxy's PROXY header is read; its address
+            // is the one the per-client limit counts.
+            let Some(client) = gateway.client_of(&mut stream, peer).await else {
+                return;
+            };
+            let slot = match &gateway.inner.client_connections {
+                None => None,
+                Some(table) => match table.open(client.ip()) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        gateway.inner.metrics.client_connection_refused();
+                        let refusal = GatewayRefusal::client_at_connection_limit();
+                        return refuse_connection(stream, refusal).await;
+                    }
+                },
+            };
+            serve_connection(gateway, stream, client, slot).await
+        });
     }
 }
 
@@ -223,6 +233,28 @@ async fn refuse_connection(mut stream: TcpStream, refusal: GatewayRefusal) {
 }
 
 impl Gateway {
+    /// The client a connection from `peer` is for: `peer` itself, or, with `proxy_protocol`
+    /// on and `peer` a trusted proxy, the address its PROXY header names (read within the
+    /// head timeout). `None` when that header is missing or malformed: the connection is
+    /// then closed.
+    async fn client_of(&self, stream: &mut TcpStream, peer: SocketAddr) -> Option<SocketAddr> {
+        let config = &self.inner.config;
+        if !config.proxy_protocol || !config.trusted_proxies.contains(peer.ip()) {
+            return Some(peer);
+        }
+        match timeout(config.head_timeout, proxy_protocol::read_header(stream)).await {
+            Ok(Ok(client)) => Some(client.unwrap_or(peer)),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "PROXY header refused; connection closed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "no PROXY header in time; connection closed");
+                None
+            }
+        }
+    }
+
     /// Serves one client connection of any kind (a TCP stream accepted by the host
     /// application, a TLS stream it terminated, a Unix socket) with the gateway's limits and
     /// timeouts, until the client is done. `peer` is the client's address, for

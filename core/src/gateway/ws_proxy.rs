@@ -69,6 +69,7 @@ async fn connect(
         upstream.port(),
         config.connect_retry_window,
         config.connect_timeout,
+        Some(&gw.inner.guard),
     )
     .await
     .map_err(|e| failed(SendError::Connect(e)))?;

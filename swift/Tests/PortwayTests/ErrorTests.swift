@@ -70,6 +70,17 @@ final class ErrorTests: XCTestCase {
         await expect(.invalidUpstreamHost, "a URL as upstream host") {
             _ = try portway.sandbox(id: "box", upstreamHost: "http://10.0.0.1")
         }
+        await expect(.upstreamForbidden, "the cloud metadata address as upstream") {
+            _ = try portway.sandbox(id: "box", upstreamHost: "169.254.169.254")
+        }
+        await expect(.upstreamForbidden, "an upstream in upstreamDeny") {
+            _ = try Portway(gateway: GatewayConfig(upstreamDeny: ["10.0.0.0/8"])).sandbox(id: "box", upstreamHost: "10.0.0.7")
+        }
+        let ownGateway = try await portway.serve(listen: "127.0.0.1:0")
+        await expect(.upstreamForbidden, "the gateway's own port") {
+            _ = try await sandbox.exposePort(ownGateway.port, hostname: "localhost")
+        }
+        await ownGateway.close()
         await expect(.invalidConfig, "a minimum token length of 17") { _ = try Portway(minTokenLength: 17) }
         await expect(.invalidConfig, "a negative idle timeout") {
             _ = try Portway(gateway: GatewayConfig(idleTimeout: -1))
