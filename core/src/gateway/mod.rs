@@ -24,10 +24,12 @@
 //!   `connect_failed`, `send_failed`, ...).
 //!
 //! Around them: `server.rs` (the listener, its limits and timeouts), `activity.rs` (what
-//! the idle timeouts watch), `config.rs` and `metrics.rs`.
+//! the idle timeouts watch), `framing.rs` (what hyper hides of a request head: both
+//! `Content-Length` and `Transfer-Encoding`), `config.rs` and `metrics.rs`.
 
 mod activity;
 mod config;
+mod framing;
 mod headers;
 mod limits;
 mod metrics;
@@ -47,7 +49,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, HOST};
+use http::header::ACCEPT;
 use http::{Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -64,10 +66,10 @@ pub use self::server::GatewayHandle;
 pub(crate) use self::route::resolve;
 
 use self::activity::Watched;
-use self::headers::Forwarding;
+use self::headers::{Forwarding, ToClient};
 use self::limits::{ConnectionGuard, Guarded, SandboxLimits, SandboxPermit};
 use self::pool::{Lease, Pooled, UpstreamPool};
-use self::route::request_host;
+use self::route::{preview_host, request_host};
 use crate::registry::{Registry, Resolution, Upstream};
 
 /// A boxed error, as carried by [`Body`].
@@ -103,6 +105,8 @@ struct Inner {
     /// What requests are routed with: the exposed ports and the rules.
     registry: Arc<Registry>,
     config: GatewayConfig,
+    /// `config.referrer_policy` as the header it adds, if any.
+    referrer_policy: Option<http::HeaderValue>,
     pool: Arc<UpstreamPool>,
     metrics: Arc<Metrics>,
     limits: Arc<SandboxLimits>,
@@ -127,6 +131,7 @@ impl Gateway {
             inner: Arc::new(Inner {
                 registry,
                 limits: SandboxLimits::new(config.max_connections_per_sandbox),
+                referrer_policy: config.referrer_policy_header(),
                 config,
                 pool,
                 metrics: Arc::new(Metrics::default()),
@@ -197,8 +202,11 @@ impl Gateway {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        // Framing a proxy must not guess at (request smuggling): refuse and close.
-        if let Some(why) = GatewayRefusal::ambiguous_framing(&req) {
+        // Framing a proxy must not guess at (request smuggling), or a host that is none:
+        // refuse and close.
+        if let Some(why) =
+            GatewayRefusal::ambiguous_framing(&req).or_else(|| GatewayRefusal::malformed_host(&req))
+        {
             return Ok(self.refuse(why, &req));
         }
         let upstream = match self.route(&req) {
@@ -278,15 +286,10 @@ impl Gateway {
         websocket: bool,
         client: Option<SocketAddr>,
     ) -> Forwarding<'_> {
-        // The Host header's own value when the host came from it (no copy).
-        let preview_host = match req.uri().authority() {
-            None => req.headers().get(HOST).cloned(),
-            Some(_) => request_host(req).and_then(|h| http::HeaderValue::try_from(h).ok()),
-        };
         Forwarding {
             upstream_port: upstream.port(),
             rewrite_host: self.inner.config.rewrite_host,
-            preview_host,
+            preview_host: preview_host(req),
             client,
             proto: self
                 .inner
@@ -314,6 +317,8 @@ impl Gateway {
         // The gateway's own answers only look at `Accept` (JSON or HTML).
         let accept = req.headers().get(ACCEPT).cloned();
         let refuse = |why: GatewayRefusal| why.respond(accept.as_ref());
+        // What the response's cookies may name, before the rewrite changes `Host`.
+        let host = preview_host(&req);
         if let Err(why) = self.rewrite(&mut req, &upstream, false, client) {
             return refuse(why);
         }
@@ -324,7 +329,7 @@ impl Gateway {
             .connect(&upstream, upstream_req, &client_body_failed)
             .await
         {
-            Ok((res, lease)) => Gateway::relay(res, lease, permit),
+            Ok((res, lease)) => self.relay(res, lease, permit, host.as_ref()),
             Err(why) => refuse(why),
         }
     }
@@ -359,14 +364,30 @@ impl Gateway {
     }
 
     /// The relay phase, HTTP: the sandbox's response streamed back with its headers as
-    /// `headers::to_client` makes them; its connection goes back to the pool and the
-    /// sandbox permit is released when the body ends.
+    /// `headers::to_client` makes them (host-only cookies, a `Referrer-Policy`); its
+    /// connection goes back to the pool and the sandbox permit is released when the body
+    /// ends.
     #[inline]
-    fn relay(res: Response<Incoming>, lease: Lease, permit: SandboxPermit) -> Response<Body> {
+    fn relay(
+        &self,
+        res: Response<Incoming>,
+        lease: Lease,
+        permit: SandboxPermit,
+        preview_host: Option<&http::HeaderValue>,
+    ) -> Response<Body> {
         let (mut parts, body) = res.into_parts();
-        headers::to_client(&mut parts.headers, false);
+        headers::to_client(&mut parts.headers, false, &self.to_client(preview_host));
         let body = Guarded::new(Pooled::new(body, lease).map_err(BoxError::from), permit);
         Response::from_parts(parts, BodyExt::boxed_unsync(body))
+    }
+
+    /// What `headers::to_client` adds to or changes in the responses to a request for
+    /// `preview_host`.
+    fn to_client<'a>(&'a self, preview_host: Option<&'a http::HeaderValue>) -> ToClient<'a> {
+        ToClient {
+            preview_host,
+            referrer_policy: self.inner.referrer_policy.as_ref(),
+        }
     }
 
     pub(crate) fn connection_guard(&self) -> Arc<ConnectionGuard> {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::activity::{Activity, Tracked};
+use super::framing::{BothLengths, FramingLog, HeadScanner, Scanned};
 use super::refusal::GatewayRefusal;
 use crate::error::{Error, Result};
 
@@ -185,12 +186,21 @@ where
         .keep_alive(true);
     let guard = gateway.connection_guard();
     let activity = Activity::new();
-    let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+    let framing = FramingLog::new();
+    let scanner = HeadScanner::new(config.max_head_size, config.max_headers, framing.clone());
+    let io = TokioIo::new(Tracked::new(
+        Scanned::new(stream, scanner),
+        activity.clone(),
+    ));
     let service_gateway = gateway.clone();
     let service_activity = activity.clone();
-    let service = service_fn(move |req| {
+    let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         let gateway = service_gateway.clone();
         let waiting = service_activity.awaiting_head();
+        // hyper removed this request's Content-Length: mark it for the refusal phase.
+        if framing.next_request_has_both_lengths() {
+            req.extensions_mut().insert(BothLengths);
+        }
         async move {
             let res = gateway.handle_from(req, Some(peer)).await;
             drop(waiting);
