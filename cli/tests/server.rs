@@ -746,6 +746,7 @@ fn every_gateway_setting_is_a_serve_flag() {
         ("--ws-max-frame-size", "0", "ws_max_frame_size"),
         ("--upstream-pool-idle-timeout", "1s", ""),
         ("--idle-timeout", "0", "idle_timeout"),
+        ("--referrer-policy", "unsafe", "referrer_policy"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_portway"))
             .args(["serve", "--store", ":memory:", "--listen", "127.0.0.1:0"])
