@@ -358,7 +358,9 @@ describe('gateway options: the core table, the typings and parity.json agree', (
 
   for (const o of options) {
     it(`gateway.${o.node} reaches the core`, () => {
-      const good = { bool: !o.default, text: 'https', count: 9000, duration: 2500 }[o.kind]
+      // A valid value of each text option (forwardedProto takes 'http' or 'https').
+      const text = o.rust === 'referrer_policy' ? 'no-referrer' : 'https'
+      const good = { bool: !o.default, text, count: 9000, duration: 2500 }[o.kind]
       assert.ok(new Portway({ gateway: { [o.node]: good } }))
       const bad = { bool: 'yes', text: 5, count: 1.5, duration: -1 }[o.kind]
       assert.throws(

@@ -173,6 +173,8 @@ describe('every code a Node user can meet', () => {
       { gateway: { idleTimeoutMs: 0 } },
       { gateway: { connectTimeoutMs: NaN } },
       { gateway: { forwardedProto: 'ftp' } },
+      { gateway: { referrerPolicy: 'same-origin,' } },
+      { gateway: { referrerPolicy: 'Unsafe-URL' } },
     ]) {
       expectThrow('INVALID_CONFIG', () => new Portway(options))
     }

@@ -36,8 +36,8 @@ macro_rules! gateway_options {
             /// The `Referrer-Policy` added to a sandbox's response that has none: the
             /// preview origin carries the URL's token, which browsers would otherwise send
             /// in `Referer` to other sites. Default `"same-origin"`; one of the policy tokens
-            /// of the W3C Referrer Policy spec or a comma-separated list of them; `""` (or
-            /// none) adds nothing.
+            /// of the W3C Referrer Policy spec or a comma-separated list of them. `""` adds
+            /// nothing (so does `None`, in Rust).
             referrer_policy: ::std::option::Option<::std::string::String> = Some("same-origin".into());
             /// The largest request head (request line and headers) in bytes. Default 32 KiB,
             /// like nginx's four 8 KiB header buffers; at least 8 KiB.
