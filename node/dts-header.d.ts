@@ -84,6 +84,8 @@ export interface GatewayOptions {
   rewriteHost?: boolean
   /** The `X-Forwarded-Proto` sent upstream: `'http'` or `'https'` (default: the scheme the client used; set `'https'` when TLS ends at a load balancer in front). */
   forwardedProto?: 'http' | 'https'
+  /** The `Referrer-Policy` added to a sandbox's response that has none (default `'same-origin'`): W3C policy tokens, comma-separated; `''` adds none. */
+  referrerPolicy?: string
   /** The largest request head in bytes (default 32768; at least 8192). */
   maxHeadSize?: number
   /** The most headers in one request (default 100). */

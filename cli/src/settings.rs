@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// The X-Forwarded-Proto sent upstream when TLS ends in front of the gateway.
     #[arg(long, env = "PORTWAY_FORWARDED_PROTO", value_parser = ["http", "https"])]
     pub forwarded_proto: Option<String>,
+    /// The Referrer-Policy added to sandbox responses without one; "" adds none
+    /// [default: same-origin].
+    #[arg(long, env = "PORTWAY_REFERRER_POLICY", value_name = "POLICY")]
+    pub referrer_policy: Option<String>,
     /// A port that can never be exposed (repeatable) [default: 3000].
     #[arg(
         long = "reserved-port",
@@ -181,6 +185,7 @@ struct FileSettings {
     admin_token: Option<String>,
     admin_token_file: Option<PathBuf>,
     forwarded_proto: Option<String>,
+    referrer_policy: Option<String>,
     reserved_ports: Option<Vec<i64>>,
     normalize_id: Option<bool>,
     min_token_length: Option<i64>,
@@ -224,6 +229,7 @@ impl FileSettings {
         Ok(portway::GatewayOptions {
             rewrite_host: self.keep_host.map(|keep| !keep),
             forwarded_proto: self.forwarded_proto.clone(),
+            referrer_policy: self.referrer_policy.clone(),
             max_head_size: self.max_head_size,
             max_headers: self.max_headers,
             head_timeout: dur("head_timeout", &self.head_timeout)?,
@@ -326,6 +332,7 @@ impl ServeArgs {
         portway::GatewayOptions {
             rewrite_host: self.keep_host.map(|keep| !keep),
             forwarded_proto: self.forwarded_proto.clone(),
+            referrer_policy: self.referrer_policy.clone(),
             max_head_size: self.max_head_size,
             max_headers: self.max_headers,
             head_timeout: self.head_timeout,
@@ -580,6 +587,36 @@ mod tests {
             resolve(Some("stderr"), Some("off")).as_deref(),
             Some("stderr")
         );
+    }
+
+    #[test]
+    fn referrer_policy_from_a_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portway.toml");
+        std::fs::write(&path, "referrer_policy = \"no-referrer\"\n").unwrap();
+        let resolve = |flag: Option<&str>, file: bool| {
+            ServeArgs {
+                config: file.then(|| path.clone()),
+                referrer_policy: flag.map(str::to_owned),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        let policy = |s: Settings| s.gateway.referrer_policy;
+        assert_eq!(
+            policy(resolve(None, false).unwrap()).as_deref(),
+            Some("same-origin")
+        );
+        assert_eq!(
+            policy(resolve(None, true).unwrap()).as_deref(),
+            Some("no-referrer")
+        );
+        assert_eq!(
+            policy(resolve(Some(""), true).unwrap()).as_deref(),
+            Some("")
+        );
+        let err = resolve(Some("nope"), false).unwrap_err();
+        assert!(err.contains("referrer_policy"), "{err}");
     }
 
     #[test]

@@ -759,6 +759,7 @@ fn every_gateway_setting_is_a_serve_flag() {
         ("--upstream-pool-idle-timeout", "1s", ""),
         ("--idle-timeout", "0", "idle_timeout"),
         ("--upstream-allow", "10.0.0.0/33", "upstream_allow"),
+        ("--referrer-policy", "unsafe", "referrer_policy"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_portway"))
             .args(["serve", "--store", ":memory:", "--listen", "127.0.0.1:0"])

@@ -358,7 +358,9 @@ describe('gateway options: the core table, the typings and parity.json agree', (
 
   for (const o of options) {
     it(`gateway.${o.node} reaches the core`, () => {
-      const good = { bool: !o.default, text: 'https', count: 9000, duration: 2500, networks: ['10.0.0.0/8'] }[o.kind]
+      // A valid value of each text option (forwardedProto takes 'http' or 'https').
+      const text = o.rust === 'referrer_policy' ? 'no-referrer' : 'https'
+      const good = { bool: !o.default, text, count: 9000, duration: 2500, networks: ['10.0.0.0/8'] }[o.kind]
       // proxyProtocol needs trustedProxies (the core says so).
       const extra = o.node === 'proxyProtocol' ? { trustedProxies: ['10.0.0.1'] } : {}
       assert.ok(new Portway({ gateway: { [o.node]: good, ...extra } }))

@@ -188,6 +188,8 @@ describe('every code a Node user can meet', () => {
       { gateway: { upstreamAllow: ['10.0.0.0/33'] } },
       { gateway: { trustedProxies: 'not a list' } },
       { gateway: { proxyProtocol: true } },
+      { gateway: { referrerPolicy: 'same-origin,' } },
+      { gateway: { referrerPolicy: 'Unsafe-URL' } },
     ]) {
       expectThrow('INVALID_CONFIG', () => new Portway(options))
     }

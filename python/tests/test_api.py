@@ -57,7 +57,8 @@ def test_gateway_option_reaches_the_core(option: dict[str, Any]) -> None:
     wrong kind or range is INVALID_CONFIG naming the option."""
     given: Any = {
         "bool": not option["default"],
-        "text": "https",
+        # A valid value of each text option (forwarded_proto takes "http" or "https").
+        "text": {"referrer_policy": "no-referrer"}.get(option["rust"], "https"),
         "count": 9000,
         "duration": 2.5,
         "networks": ["10.0.0.0/8", "fd00::/8"],
@@ -259,6 +260,16 @@ def test_gateway_config_reads_back() -> None:
     )
     assert "idle_timeout=2.5" in repr(config)
     assert portway.GatewayConfig() == portway.GatewayConfig()
+
+
+def test_referrer_policy_defaults_to_same_origin_and_empty_turns_it_off() -> None:
+    assert portway.GatewayConfig().referrer_policy == "same-origin"
+    assert portway.GatewayConfig(referrer_policy="").referrer_policy == ""
+    both = "no-referrer, strict-origin-when-cross-origin"
+    assert portway.GatewayConfig(referrer_policy=both).referrer_policy == both
+    for bad in ("unsafe", "same-origin,", "Same-Origin"):
+        with pytest.raises(portway.InvalidConfigError, match="referrer_policy"):
+            portway.GatewayConfig(referrer_policy=bad)
 
 
 def test_generated_tokens() -> None:

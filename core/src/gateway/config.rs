@@ -33,6 +33,12 @@ macro_rules! gateway_options {
             /// client used to reach this listener (`http`), or `"http"` / `"https"` when TLS
             /// ends at a load balancer in front of the gateway.
             forwarded_proto: ::std::option::Option<::std::string::String> = None;
+            /// The `Referrer-Policy` added to a sandbox's response that has none: the
+            /// preview origin carries the URL's token, which browsers would otherwise send
+            /// in `Referer` to other sites. Default `"same-origin"`; one of the policy tokens
+            /// of the W3C Referrer Policy spec or a comma-separated list of them. `""` adds
+            /// nothing (so does `None`, in Rust).
+            referrer_policy: ::std::option::Option<::std::string::String> = Some("same-origin".into());
             /// The largest request head (request line and headers) in bytes. Default 32 KiB,
             /// like nginx's four 8 KiB header buffers; at least 8 KiB.
             max_head_size: usize = 32 * 1024;
@@ -215,8 +221,8 @@ macro_rules! define_gateway_config {
             ///
             /// ```
             /// let fields = portway::GatewayConfig::fields();
-            /// assert_eq!(fields[4].name, "head_timeout");
-            /// assert_eq!(fields[4].default, serde_json::json!(10.0));
+            /// assert_eq!(fields[5].name, "head_timeout");
+            /// assert_eq!(fields[5].default, serde_json::json!(10.0));
             /// ```
             pub fn fields() -> Vec<OptionField> {
                 let d = GatewayConfig::default();
@@ -290,6 +296,41 @@ impl GatewayConfig {
                 "forwarded_proto must be \"http\" or \"https\" (got {p:?})"
             ));
         }
+        if let Some(policy) = &self.referrer_policy
+            && !is_referrer_policy(policy)
+        {
+            return bad(format!(
+                "referrer_policy must be \"\" or a comma-separated list of {} (got {policy:?})",
+                REFERRER_POLICIES.join(", ")
+            ));
+        }
         Ok(())
     }
+
+    /// The `Referrer-Policy` value to add, if any (`referrer_policy`, not empty).
+    pub(crate) fn referrer_policy_header(&self) -> Option<http::HeaderValue> {
+        let policy = self.referrer_policy.as_deref().filter(|p| !p.is_empty())?;
+        http::HeaderValue::try_from(policy).ok()
+    }
+}
+
+/// The policy tokens of the W3C Referrer Policy spec (section 3, "Referrer Policies").
+pub(crate) const REFERRER_POLICIES: [&str; 8] = [
+    "no-referrer",
+    "no-referrer-when-downgrade",
+    "same-origin",
+    "origin",
+    "strict-origin",
+    "origin-when-cross-origin",
+    "strict-origin-when-cross-origin",
+    "unsafe-url",
+];
+
+/// `""`, or a comma-separated list of policy tokens (spaces around the commas allowed),
+/// as the `Referrer-Policy` header takes them.
+fn is_referrer_policy(value: &str) -> bool {
+    value.is_empty()
+        || value
+            .split(',')
+            .all(|t| REFERRER_POLICIES.contains(&t.trim_matches([' ', '\t'])))
 }

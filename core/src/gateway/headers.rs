@@ -226,10 +226,22 @@ pub(crate) fn to_upstream(headers: &mut HeaderMap, f: &Forwarding<'_>) {
     );
 }
 
+/// What the gateway adds to or changes in a sandbox's response.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ToClient<'a> {
+    /// The host the client asked for (the Host header or an absolute-form target's
+    /// authority, as sent), which a `Set-Cookie`'s `Domain` may name.
+    pub preview_host: Option<&'a HeaderValue>,
+    /// The `Referrer-Policy` a response without one gets (`referrer_policy`), if any.
+    pub referrer_policy: Option<&'a HeaderValue>,
+}
+
 /// Turns a sandbox's response headers into the headers sent to the client: everything
 /// passes (every `Set-Cookie`, `Location`, ...) except the hop-by-hop headers. A 101
-/// keeps `Connection` and `Upgrade`.
-pub(crate) fn to_client(headers: &mut HeaderMap, switching_protocols: bool) {
+/// keeps `Connection` and `Upgrade`. A `Set-Cookie` whose `Domain` is not the preview host
+/// loses that attribute ([`host_only_cookie`]); a response (not a 101) without
+/// `Referrer-Policy` gets the configured one.
+pub(crate) fn to_client(headers: &mut HeaderMap, switching_protocols: bool, c: &ToClient<'_>) {
     let upgrade = switching_protocols
         .then(|| headers.get(header::UPGRADE).cloned())
         .flatten();
@@ -238,6 +250,78 @@ pub(crate) fn to_client(headers: &mut HeaderMap, switching_protocols: bool) {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, upgrade);
     }
+    if let header::Entry::Occupied(mut cookies) = headers.entry(header::SET_COOKIE) {
+        let host = c.preview_host.map_or(&b""[..], |h| host_name(h.as_bytes()));
+        for value in cookies.iter_mut() {
+            if let Some(rewritten) = host_only_cookie(value.as_bytes(), host) {
+                *value = rewritten;
+            }
+        }
+    }
+    if let Some(policy) = c.referrer_policy
+        && !switching_protocols
+        && !headers.contains_key(header::REFERRER_POLICY)
+    {
+        headers.insert(header::REFERRER_POLICY, policy.clone());
+    }
+}
+
+/// A host without its port and one trailing dot (`Box.localhost.:8080` → `Box.localhost`).
+fn host_name(host: &[u8]) -> &[u8] {
+    let name = match memchr::memchr(b':', host) {
+        Some(colon) => &host[..colon],
+        None => host,
+    };
+    name.strip_suffix(b".").unwrap_or(name)
+}
+
+/// Cookie tossing: a `Set-Cookie` whose `Domain` covers more than the preview host (the
+/// shared preview domain, a parent of it, another sandbox's host) would reach the previews
+/// of every sandbox under it. Such a cookie is made host-only: the value without its
+/// `Domain` attributes (each with the `;` before it), every other byte as it was. `None`
+/// when the cookie has no such `Domain`: no `Domain` (or an empty one, which browsers
+/// ignore), or one naming the preview host itself (ASCII case ignored, a leading dot too).
+/// The cookie's own `name=value` (before the first `;`) is never an attribute.
+pub(crate) fn host_only_cookie(cookie: &[u8], preview_host: &[u8]) -> Option<HeaderValue> {
+    let attributes = || {
+        let mut start = memchr::memchr(b';', cookie)?;
+        Some(std::iter::from_fn(move || {
+            if start >= cookie.len() {
+                return None;
+            }
+            let end =
+                memchr::memchr(b';', &cookie[start + 1..]).map_or(cookie.len(), |n| start + 1 + n);
+            let span = (start, end); // from the `;` to before the next one
+            start = end;
+            Some(span)
+        }))
+    };
+    let domain_of = |(from, to): (usize, usize)| {
+        let av = &cookie[from + 1..to];
+        let (name, value) = match memchr::memchr(b'=', av) {
+            Some(eq) => (&av[..eq], &av[eq + 1..]),
+            None => (av, &b""[..]),
+        };
+        name.trim_ascii()
+            .eq_ignore_ascii_case(b"domain")
+            .then(|| value.trim_ascii())
+    };
+    let foreign = attributes()?.filter_map(domain_of).any(|d| {
+        let d = d.strip_prefix(b".").unwrap_or(d);
+        !d.is_empty() && !d.eq_ignore_ascii_case(preview_host)
+    });
+    if !foreign {
+        return None;
+    }
+    let mut out = Vec::with_capacity(cookie.len());
+    let first = memchr::memchr(b';', cookie).unwrap_or(cookie.len());
+    out.extend_from_slice(&cookie[..first]);
+    for span in attributes()? {
+        if domain_of(span).is_none() {
+            out.extend_from_slice(&cookie[span.0..span.1]);
+        }
+    }
+    HeaderValue::from_bytes(&out).ok()
 }
 
 #[cfg(test)]
@@ -352,9 +436,47 @@ mod tests {
             ("connection", "close"),
             ("location", "/x"),
         ]);
-        to_client(&mut h, false);
+        let none = ToClient {
+            preview_host: None,
+            referrer_policy: None,
+        };
+        to_client(&mut h, false, &none);
         assert_eq!(h.get_all("set-cookie").iter().count(), 2);
         assert_eq!(h["location"], "/x");
         assert!(!h.contains_key("connection"));
+    }
+
+    #[test]
+    fn cookies_for_other_hosts_become_host_only() {
+        let host = b"8080-box-tok.localhost";
+        let cases: &[(&str, Option<&str>)] = &[
+            ("a=1; Domain=localhost; Path=/", Some("a=1; Path=/")),
+            ("a=1;domain=.LocalHost", Some("a=1")),
+            (
+                "a=1; Path=/; Domain=evil.example; Secure",
+                Some("a=1; Path=/; Secure"),
+            ),
+            (
+                "a=1; Domain=localhost; Domain=8080-box-tok.localhost",
+                Some("a=1"),
+            ),
+            ("a=1; Domain=8080-BOX-tok.localhost", None),
+            ("a=1; Domain=.8080-box-tok.localhost; Path=/", None),
+            ("a=1; Domain=", None),
+            ("a=1; Domain", None),
+            ("Domain=localhost", None),
+            ("a=1", None),
+            ("a=1; Path=/;", None),
+            ("a=1;Domain=localhost;", Some("a=1;")),
+        ];
+        for (cookie, want) in cases {
+            let got = host_only_cookie(cookie.as_bytes(), host);
+            assert_eq!(
+                got.as_ref().map(|v| v.to_str().unwrap()),
+                *want,
+                "{cookie:?}"
+            );
+        }
+        assert_eq!(host_name(b"Box.localhost.:8080"), b"Box.localhost");
     }
 }

@@ -29,12 +29,14 @@
 //!   `connect_failed`, `send_failed`, ...).
 //!
 //! Around them: `server.rs` (the listener, its limits and timeouts), `activity.rs` (what
-//! the idle timeouts watch), `access_log.rs` (a line per request, when `access_log` is set),
-//! `config.rs` and `metrics.rs`.
+//! the idle timeouts watch), `framing.rs` (what hyper hides of a request head: both
+//! `Content-Length` and `Transfer-Encoding`), `access_log.rs` (a line per request, when
+//! `access_log` is set), `config.rs` and `metrics.rs`.
 
 mod access_log;
 mod activity;
 mod config;
+mod framing;
 mod headers;
 mod limits;
 mod metrics;
@@ -54,7 +56,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, HOST};
+use http::header::ACCEPT;
 use http::{Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -72,13 +74,13 @@ pub(crate) use self::route::resolve;
 
 use self::access_log::{AccessLog, Entry, Logged, UpstreamLatency};
 use self::activity::{BodyState, Watched};
-use self::headers::Forwarding;
+use self::headers::{Forwarding, ToClient};
 use self::limits::{
     ClientConnections, ClientSlot, ConnectionGuard, Guarded, RateLimiter, SandboxLimits,
     SandboxPermit, client_key,
 };
 use self::pool::{Lease, Pooled, UpstreamPool};
-use self::route::request_host;
+use self::route::{preview_host, request_host};
 use crate::connect::UpstreamGuard;
 use crate::registry::{Registry, Resolution, Upstream};
 use crate::upstream_policy::UpstreamPolicy;
@@ -116,6 +118,8 @@ struct Inner {
     /// What requests are routed with: the exposed ports and the rules.
     registry: Arc<Registry>,
     config: GatewayConfig,
+    /// `config.referrer_policy` as the header it adds, if any.
+    referrer_policy: Option<http::HeaderValue>,
     pool: Arc<UpstreamPool>,
     metrics: Arc<Metrics>,
     limits: Arc<SandboxLimits>,
@@ -180,6 +184,7 @@ impl Gateway {
                 access_log,
                 guard,
                 via: hop_marker(),
+                referrer_policy: config.referrer_policy_header(),
                 config,
                 pool,
                 metrics,
@@ -279,8 +284,11 @@ impl Gateway {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        // Framing a proxy must not guess at (request smuggling): refuse and close.
-        if let Some(why) = GatewayRefusal::ambiguous_framing(&req) {
+        // Framing a proxy must not guess at (request smuggling), or a host that is none:
+        // refuse and close.
+        if let Some(why) =
+            GatewayRefusal::ambiguous_framing(&req).or_else(|| GatewayRefusal::malformed_host(&req))
+        {
             return Ok(self.refuse(why, &req));
         }
         if headers::is_loop(req.headers(), &self.inner.via) {
@@ -396,16 +404,11 @@ impl Gateway {
         websocket: bool,
         client: Option<SocketAddr>,
     ) -> Forwarding<'_> {
-        // The Host header's own value when the host came from it (no copy).
-        let preview_host = match req.uri().authority() {
-            None => req.headers().get(HOST).cloned(),
-            Some(_) => request_host(req).and_then(|h| http::HeaderValue::try_from(h).ok()),
-        };
         let trusted = &self.inner.config.trusted_proxies;
         Forwarding {
             upstream_port: upstream.port(),
             rewrite_host: self.inner.config.rewrite_host,
-            preview_host,
+            preview_host: preview_host(req),
             client,
             trusted: !trusted.is_empty() && client.is_some_and(|c| trusted.contains(c.ip())),
             via: &self.inner.via,
@@ -435,6 +438,8 @@ impl Gateway {
         // The gateway's own answers only look at `Accept` (JSON or HTML).
         let accept = req.headers().get(ACCEPT).cloned();
         let refuse = |why: GatewayRefusal| why.respond(accept.as_ref());
+        // What the response's cookies may name, before the rewrite changes `Host`.
+        let host = preview_host(&req);
         if let Err(why) = self.rewrite(&mut req, &upstream, false, client) {
             return refuse(why);
         }
@@ -442,7 +447,7 @@ impl Gateway {
         let (body, body_state) = Watched::new(body);
         let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
         match self.connect(&upstream, upstream_req, body_state).await {
-            Ok((res, lease)) => Gateway::relay(res, lease, permit),
+            Ok((res, lease)) => self.relay(res, lease, permit, host.as_ref()),
             Err(why) => refuse(why),
         }
     }
@@ -477,12 +482,19 @@ impl Gateway {
     }
 
     /// The relay phase, HTTP: the sandbox's response streamed back with its headers as
-    /// `headers::to_client` makes them; its connection goes back to the pool and the
-    /// sandbox permit is released when the body ends.
+    /// `headers::to_client` makes them (host-only cookies, a `Referrer-Policy`); its
+    /// connection goes back to the pool and the sandbox permit is released when the body
+    /// ends.
     #[inline]
-    fn relay(res: Response<Incoming>, lease: Lease, permit: SandboxPermit) -> Response<Body> {
+    fn relay(
+        &self,
+        res: Response<Incoming>,
+        lease: Lease,
+        permit: SandboxPermit,
+        preview_host: Option<&http::HeaderValue>,
+    ) -> Response<Body> {
         let (mut parts, body) = res.into_parts();
-        headers::to_client(&mut parts.headers, false);
+        headers::to_client(&mut parts.headers, false, &self.to_client(preview_host));
         let body = Guarded::new(Pooled::new(body, lease).map_err(BoxError::from), permit);
         Response::from_parts(parts, BodyExt::boxed_unsync(body))
     }
@@ -492,6 +504,15 @@ impl Gateway {
     fn note_upstream_latency<T>(&self, res: &mut Response<T>, latency: std::time::Duration) {
         if self.inner.access_log.is_some() {
             res.extensions_mut().insert(UpstreamLatency(latency));
+        }
+    }
+
+    /// What `headers::to_client` adds to or changes in the responses to a request for
+    /// `preview_host`.
+    fn to_client<'a>(&'a self, preview_host: Option<&'a http::HeaderValue>) -> ToClient<'a> {
+        ToClient {
+            preview_host,
+            referrer_policy: self.inner.referrer_policy.as_ref(),
         }
     }
 

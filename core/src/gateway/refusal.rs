@@ -2,7 +2,8 @@
 //! one place. Each phase that can fail asks a function here for its refusal:
 //!
 //! - before routing, a request whose framing a proxy must not guess at:
-//!   [`GatewayRefusal::ambiguous_framing`] (400 `BAD_REQUEST`);
+//!   [`GatewayRefusal::ambiguous_framing`], and one whose host is malformed (none, two, a
+//!   bad port): [`GatewayRefusal::malformed_host`] (both 400 `BAD_REQUEST`);
 //! - route: [`GatewayRefusal::of_resolution`] (404 `NOT_FOUND` for a host that is not a
 //!   preview host, also [`GatewayRefusal::not_preview`]; 404 `INVALID_TOKEN`; 410
 //!   `STALE_PREVIEW_URL`);
@@ -31,14 +32,16 @@
 
 use bytes::Bytes;
 use http::header::{
-    ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER,
-    TRANSFER_ENCODING,
+    ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue,
+    RETRY_AFTER, TRANSFER_ENCODING,
 };
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 
 use super::Body;
+use super::framing::BothLengths;
 use super::pool::SendError;
+use super::route::{host_port_is_valid, request_host};
 use crate::connect::ConnectError;
 use crate::registry::{Resolution, Upstream};
 
@@ -80,13 +83,39 @@ pub enum GatewayRefusal {
 
 impl GatewayRefusal {
     /// The refusal for a request whose framing a proxy must not guess at (request
-    /// smuggling), whatever its host: a `CONNECT`, or both `Transfer-Encoding` and
-    /// `Content-Length`. 400 `BAD_REQUEST`, and the connection closed.
+    /// smuggling), whatever its host: 400 `BAD_REQUEST`, and the connection closed, for
+    ///
+    /// - a `CONNECT` (never tunnelled);
+    /// - both `Content-Length` and `Transfer-Encoding` (RFC 9112 section 6.1): on the
+    ///   gateway's own listener hyper removes the `Content-Length` before the request gets
+    ///   here, and `framing.rs` marks the request instead ([`BothLengths`]); a request from a
+    ///   host application's server may still carry both;
+    /// - transfer codings other than `chunked` alone (`gzip, chunked`, `chunked, chunked`,
+    ///   codings over several lines): hyper decodes the chunks and the request would go on
+    ///   as a plain chunked body, the other codings lost.
     pub(super) fn ambiguous_framing<B>(req: &Request<B>) -> Option<GatewayRefusal> {
+        let headers = req.headers();
+        let te = headers.contains_key(TRANSFER_ENCODING);
         let ambiguous = req.method() == Method::CONNECT
-            || (req.headers().contains_key(TRANSFER_ENCODING)
-                && req.headers().contains_key(CONTENT_LENGTH));
+            || req.extensions().get::<BothLengths>().is_some()
+            || (te && headers.contains_key(CONTENT_LENGTH))
+            || (te && !chunked_alone(headers));
         ambiguous.then_some(GatewayRefusal::BadRequest)
+    }
+
+    /// The refusal for a request whose host is not one (RFC 9112 section 3.2), whatever it
+    /// names: 400 `BAD_REQUEST`, and the connection closed, for two `Host` lines (even the
+    /// same), an HTTP/1.1 request with no `Host` and no absolute-form target, and a host
+    /// whose port is not a number up to 65535 (`x.localhost:http`, `x.localhost:99999`).
+    /// An empty `Host` is valid (and no preview host); so is an empty port.
+    pub(super) fn malformed_host<B>(req: &Request<B>) -> Option<GatewayRefusal> {
+        let mut hosts = req.headers().get_all(HOST).iter();
+        let malformed = match (hosts.next(), hosts.next()) {
+            (_, Some(_)) => true,
+            (None, None) => req.version() == Version::HTTP_11 && req.uri().authority().is_none(),
+            (Some(_), None) => false,
+        } || request_host(req).is_some_and(|h| !host_port_is_valid(h));
+        malformed.then_some(GatewayRefusal::BadRequest)
     }
 
     /// The refusal for a WebSocket handshake that declares a body (`Transfer-Encoding`, or a
@@ -344,6 +373,21 @@ impl GatewayRefusal {
             err = self.code(),
         )
     }
+}
+
+/// Whether the `Transfer-Encoding` lines of a request, together, name one coding: `chunked`
+/// (in any case; empty list elements are ignored, as RFC 9110 section 5.6.1 asks).
+fn chunked_alone(headers: &HeaderMap) -> bool {
+    let mut codings = headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|c| !c.is_empty());
+    codings
+        .next()
+        .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
+        && codings.next().is_none()
 }
 
 #[cfg(test)]

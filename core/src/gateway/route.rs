@@ -4,7 +4,7 @@
 //! 410. `Portway::resolve` answers with the same decision.
 
 use http::Request;
-use http::header::HOST;
+use http::header::{HOST, HeaderValue};
 
 use crate::registry::{Registry, Resolution};
 use crate::store::SandboxStatus;
@@ -47,5 +47,37 @@ pub(super) fn request_host<B>(req: &Request<B>) -> Option<&str> {
     match req.uri().authority() {
         Some(a) => Some(a.as_str().rsplit('@').next().unwrap_or_default()),
         None => req.headers().get(HOST)?.to_str().ok(),
+    }
+}
+
+/// Whether the port of a host (`name:port`, `[v6]:port`), if it has one, is a port: at most
+/// five digits, up to 65535. An empty port is valid (RFC 3986 section 3.2.3); anything
+/// after a first `:` that is not digits (`:http`, `:80:80`, `:-1`) is not.
+pub(super) fn host_port_is_valid(host: &str) -> bool {
+    let after_name = match host.strip_prefix('[') {
+        Some(v6) => match v6.find(']') {
+            Some(end) => &v6[end + 1..],
+            // No host at all: routing tells it is no preview host.
+            None => return true,
+        },
+        None => host,
+    };
+    match after_name.find(':') {
+        None => true,
+        Some(colon) => {
+            let port = &after_name[colon + 1..];
+            port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u32>().map_or(port.is_empty(), |p| p <= 65535)
+        }
+    }
+}
+
+/// The host a request is for as the client sent it (port included), as a header value: the
+/// `Host` header's own value when the host came from it (no copy).
+pub(super) fn preview_host<B>(req: &Request<B>) -> Option<HeaderValue> {
+    match req.uri().authority() {
+        None => req.headers().get(HOST).cloned(),
+        Some(_) => request_host(req).and_then(|h| HeaderValue::try_from(h).ok()),
     }
 }

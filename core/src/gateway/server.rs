@@ -21,6 +21,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::activity::{Activity, Tracked};
+use super::framing::{BothLengths, FramingLog, HeadScanner, Scanned};
 use super::limits::ClientSlot;
 use super::refusal::GatewayRefusal;
 use super::{Gateway, proxy_protocol};
@@ -298,12 +299,21 @@ async fn serve_connection<IO>(
         .keep_alive(true);
     let guard = gateway.connection_guard(slot);
     let activity = Activity::new();
-    let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+    let framing = FramingLog::new();
+    let scanner = HeadScanner::new(config.max_head_size, config.max_headers, framing.clone());
+    let io = TokioIo::new(Tracked::new(
+        Scanned::new(stream, scanner),
+        activity.clone(),
+    ));
     let service_gateway = gateway.clone();
     let service_activity = activity.clone();
-    let service = service_fn(move |req| {
+    let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         let gateway = service_gateway.clone();
         let waiting = service_activity.awaiting_head();
+        // hyper removed this request's Content-Length: mark it for the refusal phase.
+        if framing.next_request_has_both_lengths() {
+            req.extensions_mut().insert(BothLengths);
+        }
         async move {
             let res = gateway.handle_from(req, Some(peer)).await;
             drop(waiting);

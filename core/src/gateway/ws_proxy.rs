@@ -40,6 +40,7 @@ where
     let accept = req.headers().get(ACCEPT).cloned();
     let refuse = |why: GatewayRefusal| why.respond(accept.as_ref());
     let client_upgrade = hyper::upgrade::on(&mut req);
+    let host = super::route::preview_host(&req);
     if let Err(why) = gw.rewrite(&mut req, &upstream, true, client) {
         return refuse(why);
     }
@@ -49,7 +50,7 @@ where
     *handshake.uri_mut() = uri;
     *handshake.headers_mut() = headers;
     match connect(gw, &upstream, handshake).await {
-        Ok(res) => relay(gw, res, client_upgrade, permit, client),
+        Ok(res) => relay(gw, res, client_upgrade, permit, client, host.as_ref()),
         Err(why) => refuse(why),
     }
 }
@@ -103,16 +104,18 @@ fn relay(
     client: OnUpgrade,
     permit: SandboxPermit,
     peer: Option<std::net::SocketAddr>,
+    preview_host: Option<&http::HeaderValue>,
 ) -> Response<Body> {
+    let to_client = gw.to_client(preview_host);
     if res.status() != StatusCode::SWITCHING_PROTOCOLS {
-        // The sandbox refused the handshake: its answer goes back as it is.
+        // The sandbox refused the handshake: its answer goes back as any response does.
         let (mut parts, body) = res.into_parts();
-        headers::to_client(&mut parts.headers, false);
+        headers::to_client(&mut parts.headers, false, &to_client);
         return Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync());
     }
     let upstream_upgrade = hyper::upgrade::on(&mut res);
     let (mut parts, _) = res.into_parts();
-    headers::to_client(&mut parts.headers, true);
+    headers::to_client(&mut parts.headers, true, &to_client);
 
     let slot = match (&gw.inner.client_connections, peer) {
         (Some(table), Some(peer)) => Some(table.open_anyway(peer.ip())),

@@ -173,6 +173,7 @@ class GatewayConfig:
         *,
         rewrite_host: bool | None = None,
         forwarded_proto: Literal["http", "https"] | None = None,
+        referrer_policy: str | None = None,
         max_head_size: int | None = None,
         max_headers: int | None = None,
         head_timeout: float | None = None,
@@ -203,6 +204,8 @@ class GatewayConfig:
     def rewrite_host(self) -> bool: ...
     @property
     def forwarded_proto(self) -> str | None: ...
+    @property
+    def referrer_policy(self) -> str | None: ...
     @property
     def max_head_size(self) -> int: ...
     @property

@@ -79,6 +79,7 @@ final class GatewayVectorTests: XCTestCase {
             switch name {
             case "rewrite_host": config.rewriteHost = try XCTUnwrap(value.bool, name)
             case "forwarded_proto": config.forwardedProto = try XCTUnwrap(value.string, name)
+            case "referrer_policy": config.referrerPolicy = try XCTUnwrap(value.string, name)
             case "max_head_size": config.maxHeadSize = try count()
             case "max_headers": config.maxHeaders = try count()
             case "head_timeout": config.headTimeout = try seconds()

@@ -2036,6 +2036,14 @@ public struct GatewayConfig: Equatable, Hashable {
      */
     public var forwardedProto: String?
     /**
+     * The `Referrer-Policy` added to a sandbox's response that has none: the
+     * preview origin carries the URL's token, which browsers would otherwise send
+     * in `Referer` to other sites. Default `"same-origin"`; one of the policy tokens
+     * of the W3C Referrer Policy spec or a comma-separated list of them. `""` adds
+     * nothing (so does `None`, in Rust).
+     */
+    public var referrerPolicy: String?
+    /**
      * The largest request head (request line and headers) in bytes. Default 32 KiB,
      * like nginx's four 8 KiB header buffers; at least 8 KiB.
      */
@@ -2158,6 +2166,13 @@ public struct GatewayConfig: Equatable, Hashable {
          * ends at a load balancer in front of the gateway.
          */forwardedProto: String? = nil, 
         /**
+         * The `Referrer-Policy` added to a sandbox's response that has none: the
+         * preview origin carries the URL's token, which browsers would otherwise send
+         * in `Referer` to other sites. Default `"same-origin"`; one of the policy tokens
+         * of the W3C Referrer Policy spec or a comma-separated list of them. `""` adds
+         * nothing (so does `None`, in Rust).
+         */referrerPolicy: String? = nil, 
+        /**
          * The largest request head (request line and headers) in bytes. Default 32 KiB,
          * like nginx's four 8 KiB header buffers; at least 8 KiB.
          */maxHeadSize: UInt64? = nil, 
@@ -2246,6 +2261,7 @@ public struct GatewayConfig: Equatable, Hashable {
          */accessLog: String? = nil) {
         self.rewriteHost = rewriteHost
         self.forwardedProto = forwardedProto
+        self.referrerPolicy = referrerPolicy
         self.maxHeadSize = maxHeadSize
         self.maxHeaders = maxHeaders
         self.headTimeout = headTimeout
@@ -2287,6 +2303,7 @@ public struct FfiConverterTypeGatewayConfig: FfiConverterRustBuffer {
             try GatewayConfig(
                 rewriteHost: FfiConverterOptionBool.read(from: &buf), 
                 forwardedProto: FfiConverterOptionString.read(from: &buf), 
+                referrerPolicy: FfiConverterOptionString.read(from: &buf), 
                 maxHeadSize: FfiConverterOptionUInt64.read(from: &buf), 
                 maxHeaders: FfiConverterOptionUInt64.read(from: &buf), 
                 headTimeout: FfiConverterOptionDouble.read(from: &buf), 
@@ -2314,6 +2331,7 @@ public struct FfiConverterTypeGatewayConfig: FfiConverterRustBuffer {
     public static func write(_ value: GatewayConfig, into buf: inout [UInt8]) {
         FfiConverterOptionBool.write(value.rewriteHost, into: &buf)
         FfiConverterOptionString.write(value.forwardedProto, into: &buf)
+        FfiConverterOptionString.write(value.referrerPolicy, into: &buf)
         FfiConverterOptionUInt64.write(value.maxHeadSize, into: &buf)
         FfiConverterOptionUInt64.write(value.maxHeaders, into: &buf)
         FfiConverterOptionDouble.write(value.headTimeout, into: &buf)
