@@ -323,3 +323,61 @@ fn proxy_protocol_needs_trusted_proxies() {
     assert_eq!(code(&err), "INVALID_CONFIG");
     assert!(err.to_string().contains("trusted_proxies"), "{err}");
 }
+
+/// Behind a trusted proxy that speaks the PROXY protocol, the per-client limits count the
+/// client the header names, not the proxy: one client over its rate (or its connections) is
+/// held back while another client through the same proxy is served.
+#[tokio::test]
+async fn per_client_limits_count_the_client_a_proxy_protocol_header_names() {
+    let up = start_upstream().await;
+    let config = portway::GatewayConfig {
+        trusted_proxies: networks(&["127.0.0.1"]),
+        proxy_protocol: true,
+        client_request_rate: 1,
+        client_request_burst: 1,
+        max_connections_per_client: 1,
+        ..Default::default()
+    };
+    let (p, gw) = gateway_with(config).await;
+    let host = expose(&p, "box", up.port()).await;
+    let via = |client: &str| {
+        format!(
+            "PROXY TCP4 {client} 192.0.2.1 51000 80\r\n\
+             GET /echo HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
+        )
+    };
+    let a = raw(gw.local_addr(), via("203.0.113.1").as_bytes()).await;
+    assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+    let again = raw(gw.local_addr(), via("203.0.113.1").as_bytes()).await;
+    assert!(again.starts_with("HTTP/1.1 429"), "{again}");
+    assert!(again.contains("RATE_LIMITED"), "{again}");
+    let b = raw(gw.local_addr(), via("203.0.113.2").as_bytes()).await;
+    assert!(
+        b.starts_with("HTTP/1.1 200"),
+        "another client was held back: {b}"
+    );
+
+    // A connection held open for client .3 (its PROXY header sent): a second one for .3 is
+    // refused, one for .4 is not.
+    let mut held = tokio::net::TcpStream::connect(gw.local_addr())
+        .await
+        .unwrap();
+    held.write_all(b"PROXY TCP4 203.0.113.3 192.0.2.1 51000 80\r\n")
+        .await
+        .unwrap();
+    let mut open = false;
+    for _ in 0..100 {
+        if gw.gateway().metrics().snapshot().open_connections == 1 {
+            open = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(open, "the held connection was not counted");
+    let second = raw(gw.local_addr(), via("203.0.113.3").as_bytes()).await;
+    assert!(second.starts_with("HTTP/1.1 429"), "{second}");
+    assert!(second.contains("CLIENT_CONNECTION_LIMIT"), "{second}");
+    let other = raw(gw.local_addr(), via("203.0.113.4").as_bytes()).await;
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+    drop(held);
+}

@@ -160,6 +160,7 @@ mod tests {
             ErrorCode::InvalidArgument => E::InvalidArgument(m),
             ErrorCode::WsClosed => E::WsClosed(m),
             ErrorCode::WsError => E::WsError(m),
+            ErrorCode::UpstreamForbidden => E::UpstreamForbidden(m),
             other => panic!("the facade has no case for {other}: add one"),
         }
     }
