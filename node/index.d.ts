@@ -128,6 +128,14 @@ export interface GatewayOptions {
   sandboxRequestBurst?: number
   /** Where each request is logged as one line of JSON, tokens redacted: `'stdout'`, `'stderr'` or a file path, appended to (default: none, no access log). */
   accessLog?: string
+  /** Networks (CIDR) the gateway may connect to for a sandbox; empty (default): any but unspecified, link-local (cloud metadata), multicast and broadcast. Not empty: only these. Checked on the address connected to. */
+  upstreamAllow?: string[]
+  /** Networks (CIDR) the gateway never connects to, on top of the default refusals; wins over `upstreamAllow` (default none). */
+  upstreamDeny?: string[]
+  /** Addresses (CIDR) of proxies in front whose `Forwarded` / `X-Forwarded-*` headers are kept and extended, and from which a PROXY header is read (default none). */
+  trustedProxies?: string[]
+  /** Read a PROXY protocol header (v1 or v2) from `trustedProxies` connections (default `false`). */
+  proxyProtocol?: boolean
 }
 
 /**
@@ -471,14 +479,14 @@ export interface ExposeOptions {
 
 /**
  * Every gateway option as `{ name, kind, default }`: its JavaScript name, `'bool'`,
- * `'text'`, `'count'` or `'duration'`, and its default (durations in milliseconds, `null`
- * for none). The table `new Portway({ gateway })` reads, for tools and tests.
+ * `'text'`, `'count'`, `'duration'` or `'networks'`, and its default (durations in
+ * milliseconds, `null` for none, an array of strings for networks). The table `new Portway({ gateway })` reads, for tools and tests.
  *
  * ```js
  * gatewayOptionFields().find((f) => f.name === 'idleTimeoutMs').default // 60000
  * ```
  */
-export declare function gatewayOptionFields(): Array<{ name: string; kind: 'bool' | 'text' | 'count' | 'duration'; default: boolean | number | string | null }>
+export declare function gatewayOptionFields(): Array<{ name: string; kind: 'bool' | 'text' | 'count' | 'duration' | 'networks'; default: boolean | number | string | string[] | null }>
 
 /** A new random token: 16 characters of `[a-z0-9]` from the OS's secure random source. */
 export declare function generateToken(): string
