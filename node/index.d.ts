@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'WS_CLOSED'
   | 'WS_ERROR'
+  | 'UPSTREAM_FORBIDDEN'
 
 /**
  * Every error Portway throws, and every error its Promises reject with (except an

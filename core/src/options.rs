@@ -263,7 +263,8 @@ impl ConfigValue for Networks {
     }
     fn input_from(name: &str, value: OptionValue, _: TimeUnit) -> Result<Vec<String>> {
         match value {
-            OptionValue::List(l) => Ok(l),
+            // Checked here too, so a host's error names the option as the host spells it.
+            OptionValue::List(l) => Networks::from_input(name, l.clone()).map(|_| l),
             other => Err(wrong_kind(name, "a list of networks", &other)),
         }
     }
