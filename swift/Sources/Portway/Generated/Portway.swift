@@ -2151,6 +2151,33 @@ public struct GatewayConfig: Equatable, Hashable {
      * written.
      */
     public var accessLog: String?
+    /**
+     * Networks (CIDR) the gateway may connect to on a sandbox's behalf. Empty
+     * (default): any address but the ones refused by default (unspecified,
+     * link-local such as cloud metadata at 169.254.169.254, multicast, broadcast).
+     * Not empty: only these networks, which may include the ones refused by
+     * default. Checked on the address actually connected to, after name resolution.
+     */
+    public var upstreamAllow: [String]?
+    /**
+     * Networks (CIDR) the gateway never connects to, on top of the ones refused by
+     * default; wins over `upstream_allow`. Default none.
+     */
+    public var upstreamDeny: [String]?
+    /**
+     * Addresses (CIDR) of the proxies in front of the gateway (load balancers, CDN
+     * edges) whose forwarding headers (`Forwarded`, `X-Forwarded-*`) are kept and
+     * extended, and from which a PROXY protocol header is accepted. From any other
+     * client those headers are removed and replaced by the gateway's own. Default
+     * none.
+     */
+    public var trustedProxies: [String]?
+    /**
+     * Read a PROXY protocol header (v1 or v2) at the start of each connection from a
+     * `trusted_proxies` address, and take the client's address from it. Connections
+     * from other addresses are served as plain HTTP. Default off.
+     */
+    public var proxyProtocol: Bool?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2258,7 +2285,30 @@ public struct GatewayConfig: Equatable, Hashable {
          * Where each request is logged as one line of JSON: none (default) for nowhere,
          * `"stdout"`, `"stderr"`, or a file path, appended to. Preview tokens are never
          * written.
-         */accessLog: String? = nil) {
+         */accessLog: String? = nil, 
+        /**
+         * Networks (CIDR) the gateway may connect to on a sandbox's behalf. Empty
+         * (default): any address but the ones refused by default (unspecified,
+         * link-local such as cloud metadata at 169.254.169.254, multicast, broadcast).
+         * Not empty: only these networks, which may include the ones refused by
+         * default. Checked on the address actually connected to, after name resolution.
+         */upstreamAllow: [String]? = nil, 
+        /**
+         * Networks (CIDR) the gateway never connects to, on top of the ones refused by
+         * default; wins over `upstream_allow`. Default none.
+         */upstreamDeny: [String]? = nil, 
+        /**
+         * Addresses (CIDR) of the proxies in front of the gateway (load balancers, CDN
+         * edges) whose forwarding headers (`Forwarded`, `X-Forwarded-*`) are kept and
+         * extended, and from which a PROXY protocol header is accepted. From any other
+         * client those headers are removed and replaced by the gateway's own. Default
+         * none.
+         */trustedProxies: [String]? = nil, 
+        /**
+         * Read a PROXY protocol header (v1 or v2) at the start of each connection from a
+         * `trusted_proxies` address, and take the client's address from it. Connections
+         * from other addresses are served as plain HTTP. Default off.
+         */proxyProtocol: Bool? = nil) {
         self.rewriteHost = rewriteHost
         self.forwardedProto = forwardedProto
         self.referrerPolicy = referrerPolicy
@@ -2283,6 +2333,10 @@ public struct GatewayConfig: Equatable, Hashable {
         self.sandboxRequestRate = sandboxRequestRate
         self.sandboxRequestBurst = sandboxRequestBurst
         self.accessLog = accessLog
+        self.upstreamAllow = upstreamAllow
+        self.upstreamDeny = upstreamDeny
+        self.trustedProxies = trustedProxies
+        self.proxyProtocol = proxyProtocol
     }
 
     
@@ -2324,7 +2378,11 @@ public struct FfiConverterTypeGatewayConfig: FfiConverterRustBuffer {
                 clientRequestBurst: FfiConverterOptionUInt64.read(from: &buf), 
                 sandboxRequestRate: FfiConverterOptionUInt64.read(from: &buf), 
                 sandboxRequestBurst: FfiConverterOptionUInt64.read(from: &buf), 
-                accessLog: FfiConverterOptionString.read(from: &buf)
+                accessLog: FfiConverterOptionString.read(from: &buf), 
+                upstreamAllow: FfiConverterOptionSequenceString.read(from: &buf), 
+                upstreamDeny: FfiConverterOptionSequenceString.read(from: &buf), 
+                trustedProxies: FfiConverterOptionSequenceString.read(from: &buf), 
+                proxyProtocol: FfiConverterOptionBool.read(from: &buf)
         )
     }
 
@@ -2353,6 +2411,10 @@ public struct FfiConverterTypeGatewayConfig: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.sandboxRequestRate, into: &buf)
         FfiConverterOptionUInt64.write(value.sandboxRequestBurst, into: &buf)
         FfiConverterOptionString.write(value.accessLog, into: &buf)
+        FfiConverterOptionSequenceString.write(value.upstreamAllow, into: &buf)
+        FfiConverterOptionSequenceString.write(value.upstreamDeny, into: &buf)
+        FfiConverterOptionSequenceString.write(value.trustedProxies, into: &buf)
+        FfiConverterOptionBool.write(value.proxyProtocol, into: &buf)
     }
 }
 
@@ -2718,6 +2780,11 @@ enum PortwayError: Swift.Error, Equatable, Hashable {
      */
     case WsError(message: String
     )
+    /**
+     * an upstream the gateway must not connect to: refused by the upstream address policy, or one of Portway's own listeners
+     */
+    case UpstreamForbidden(message: String
+    )
 
     
 
@@ -2810,6 +2877,9 @@ public struct FfiConverterTypePortwayError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
             )
         case 19: return .WsError(
+            message: try FfiConverterString.read(from: &buf)
+            )
+        case 20: return .UpstreamForbidden(
             message: try FfiConverterString.read(from: &buf)
             )
 
@@ -2919,6 +2989,11 @@ public struct FfiConverterTypePortwayError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(19))
             FfiConverterString.write(message, into: &buf)
             
+        
+        case let .UpstreamForbidden(message):
+            writeInt(&buf, Int32(20))
+            FfiConverterString.write(message, into: &buf)
+            
         }
     }
 }
@@ -3021,6 +3096,10 @@ public enum PortwayErrorCode: Equatable, Hashable, CustomStringConvertible, Case
      * a WebSocket session failed (protocol error, I/O error, message too large)
      */
     case wsError
+    /**
+     * an upstream the gateway must not connect to: refused by the upstream address policy, or one of Portway's own listeners
+     */
+    case upstreamForbidden
 
 
 
@@ -3090,6 +3169,8 @@ public struct FfiConverterTypePortwayErrorCode: FfiConverterRustBuffer {
         case 18: return .wsClosed
         
         case 19: return .wsError
+        
+        case 20: return .upstreamForbidden
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3173,6 +3254,10 @@ public struct FfiConverterTypePortwayErrorCode: FfiConverterRustBuffer {
         
         case .wsError:
             writeInt(&buf, Int32(19))
+        
+        
+        case .upstreamForbidden:
+            writeInt(&buf, Int32(20))
         
         }
     }
