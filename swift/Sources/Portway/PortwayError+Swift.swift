@@ -26,6 +26,7 @@ extension PortwayError {
         case .InvalidArgument: .invalidArgument
         case .WsClosed: .wsClosed
         case .WsError: .wsError
+        case .UpstreamForbidden: .upstreamForbidden
         }
     }
 
@@ -40,7 +41,8 @@ extension PortwayError {
             .StoreError(let message), .GatewayError(let message),
             .DomainNotConfigured(let message), .InvalidPortName(let message),
             .InvalidUpstreamHost(let message), .InvalidConfig(let message),
-            .InvalidArgument(let message), .WsClosed(let message), .WsError(let message):
+            .InvalidArgument(let message), .WsClosed(let message), .WsError(let message),
+            .UpstreamForbidden(let message):
             message
         }
     }
