@@ -163,6 +163,11 @@ pub trait ConfigValue: Sized {
     fn input_from(name: &str, value: OptionValue, unit: TimeUnit) -> Result<Self::Input>;
     /// The value as JSON (durations in seconds).
     fn to_json(&self) -> Json;
+    /// The bound every value of the kind keeps, however it was made (a duration: at most
+    /// [`MAX_DURATION`]); [`ConfigValue::from_input`] applies it too.
+    fn check(_name: &str, _value: &Self) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn wrong_kind(name: &str, what: &str, value: &OptionValue) -> Error {
@@ -214,14 +219,18 @@ impl ConfigValue for Duration {
     type Input = Duration;
     const KIND: OptionKind = OptionKind::Duration;
     fn from_input(name: &str, input: Duration) -> Result<Duration> {
-        if input > MAX_DURATION {
+        Duration::check(name, &input)?;
+        Ok(input)
+    }
+    fn check(name: &str, value: &Duration) -> Result<()> {
+        if *value > MAX_DURATION {
             return Err(Error::InvalidConfig(format!(
                 "{name} is too long (got {} s; at most {} days)",
-                input.as_secs(),
+                value.as_secs(),
                 MAX_DURATION.as_secs() / 86_400
             )));
         }
-        Ok(input)
+        Ok(())
     }
     fn input_from(name: &str, value: OptionValue, unit: TimeUnit) -> Result<Duration> {
         match value {

@@ -1119,3 +1119,94 @@ fn referrer_policy_takes_the_policy_tokens_of_the_w3c_spec() {
         Some(serde_json::json!("same-origin"))
     );
 }
+
+/// A duration set straight on the Rust struct is bounded as one given through the options
+/// is: `Duration::MAX` (which would overflow the timers of every connection task) is
+/// `INVALID_CONFIG` naming the field, for each of the table's durations.
+#[test]
+fn durations_set_on_the_struct_are_bounded_too() {
+    use portway::GatewayConfig;
+    let long = Duration::MAX;
+    let cases: [(&str, GatewayConfig); 8] = [
+        (
+            "head_timeout",
+            GatewayConfig {
+                head_timeout: long,
+                ..Default::default()
+            },
+        ),
+        (
+            "idle_timeout",
+            GatewayConfig {
+                idle_timeout: long,
+                ..Default::default()
+            },
+        ),
+        (
+            "ws_idle_timeout",
+            GatewayConfig {
+                ws_idle_timeout: long,
+                ..Default::default()
+            },
+        ),
+        (
+            "upstream_pool_idle_timeout",
+            GatewayConfig {
+                upstream_pool_idle_timeout: long,
+                ..Default::default()
+            },
+        ),
+        (
+            "connect_retry_window",
+            GatewayConfig {
+                connect_retry_window: long,
+                ..Default::default()
+            },
+        ),
+        (
+            "connect_timeout",
+            GatewayConfig {
+                connect_timeout: long,
+                ..Default::default()
+            },
+        ),
+        (
+            "response_timeout",
+            GatewayConfig {
+                response_timeout: long,
+                ..Default::default()
+            },
+        ),
+        (
+            "shutdown_timeout",
+            GatewayConfig {
+                shutdown_timeout: long,
+                ..Default::default()
+            },
+        ),
+    ];
+    let durations = GatewayConfig::fields()
+        .into_iter()
+        .filter(|f| f.kind == portway::options::OptionKind::Duration)
+        .count();
+    assert_eq!(
+        durations,
+        cases.len(),
+        "a duration of the table has no case here"
+    );
+    for (name, config) in cases {
+        let err = config.validate().expect_err(name);
+        assert_eq!(err.code().as_str(), "INVALID_CONFIG", "{name}");
+        assert!(err.to_string().contains(name), "{name}: {err}");
+    }
+    // One year is the bound, and allowed.
+    let year = Duration::from_secs(365 * 86_400);
+    assert!(
+        GatewayConfig {
+            idle_timeout: year,
+            ..Default::default()
+        }
+        .validate()
+        .is_ok()
+    );
+}

@@ -216,6 +216,14 @@ macro_rules! define_gateway_config {
         }
 
         impl GatewayConfig {
+            /// Each value against the bound its kind has everywhere ([`ConfigValue::check`]:
+            /// a duration of at most [`crate::options::MAX_DURATION`]), for a configuration
+            /// built as a Rust struct rather than through [`GatewayOptions`].
+            fn check_each(&self) -> Result<()> {
+                $(<$ty as ConfigValue>::check(stringify!($name), &self.$name)?;)*
+                Ok(())
+            }
+
             /// Every setting with its kind, default and description, in the table's order:
             /// what the parity list (tests/api/parity.json) and the docs are checked against.
             ///
@@ -248,6 +256,7 @@ impl GatewayConfig {
     /// ```
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidConfig(m));
+        self.check_each()?;
         if self.max_head_size < MIN_MAX_HEAD_SIZE {
             return bad(format!(
                 "max_head_size must be at least {MIN_MAX_HEAD_SIZE} bytes (got {})",
