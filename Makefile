@@ -4,15 +4,16 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint fmt test-rust doc demo serve bench soak fuzz install-swift test-python test-node test-swift
+.PHONY: test lint fmt test-rust doc demo serve bench soak fuzz install-swift test-python test-node test-swift dist test-dist
 
 # Each binding brings its own test script; the languages whose package exists are tested.
 LANG_TESTS := $(if $(wildcard python/test.sh),test-python) \
               $(if $(wildcard node/test.sh),test-node) \
               $(if $(wildcard swift/test.sh),test-swift)
 
-## Everything: formatting, lints, every test in every language, docs.
-test: lint test-rust doc $(LANG_TESTS)
+## Everything: formatting, lints, every test in every language, docs, and the prebuilt
+## packages installed and run where no Rust is reachable.
+test: lint test-rust doc $(LANG_TESTS) test-dist
 
 ## A sample sandbox service on a preview URL, with a curl line that works as printed.
 demo:
@@ -64,6 +65,17 @@ soak:
 ## Each fuzz target for a fixed number of inputs (cargo-fuzz, nightly).
 fuzz:
 	fuzz/run.sh
+
+## The artifacts users install without Rust, in dist/: the Python wheel (abi3, manylinux2014)
+## and sdist, the npm packages (portway and portway-linux-x64-gnu), the server's tarball, and
+## SHA256SUMS (scripts/dist.sh).
+dist:
+	scripts/dist.sh
+
+## Builds dist/ and installs it as a user would, with no Rust in reach: a fresh venv, a fresh
+## npm project, the server tarball, each running a real program (scripts/dist-check.sh).
+test-dist: dist
+	scripts/dist-check.sh
 
 ## Installs the Swift package's native library and its pkg-config file under PREFIX.
 PREFIX ?= /usr/local

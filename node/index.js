@@ -7,7 +7,31 @@
 // `module.exports = require(...)` and the assignments below are what Node's CommonJS
 // named-export detection reads, so `import { Portway } from 'portway'` works as well.
 
-module.exports = require('./binding.js')
+// The addon: this package's own .node file (a clone's build), else the platform package npm
+// installed as an optional dependency (portway-linux-x64-gnu, ...). Without either, an error
+// that names the platform and how to build from source; the loader's own errors are kept,
+// unprinted, as its `loadErrors`. (The assignment stays `module.exports = require(...)`, the form Node's named-export
+// detection reads.)
+try {
+  module.exports = require('./binding.js')
+} catch (e) {
+  throw noAddon(e)
+}
+
+function noAddon(cause) {
+  const platform = `${process.platform}-${process.arch}`
+  const err = new Error(
+    `portway: no native addon for ${platform} could be loaded. Prebuilt addons ship as ` +
+      `the optional packages portway-<platform> (portway-linux-x64-gnu, ...); none was ` +
+      `installed for ${platform} (no prebuilt package for this platform, or optional ` +
+      'dependencies were skipped). To build it from source, install Rust ' +
+      '(https://rustup.rs) and install from a clone: git clone ' +
+      'https://github.com/portway-dev/portway && npm install ./portway/node',
+  )
+  err.code = 'ERR_PORTWAY_NO_ADDON'
+  Object.defineProperty(err, 'loadErrors', { value: cause, enumerable: false })
+  return err
+}
 
 // The two functions a server may call once per request are plain Node-API callbacks rather
 // than napi-rs functions (bindings/node/src/fast_path.rs says why, with the measurements).

@@ -23,9 +23,11 @@ if [[ ! -x $VENV/bin/python ]]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
-step "build the wheel (maturin, release)"
+step "build the wheel (maturin, release, manylinux2014 with zig: the wheel make dist ships)"
 rm -f "$DIST"/portway-*.whl
-"$VENV/bin/maturin" build --release --locked --out "$DIST"
+# maturin finds zig (the ziglang package) through the venv's python on PATH.
+PATH=$PWD/$VENV/bin:$PATH "$VENV/bin/maturin" build --release --locked \
+    --zig --compatibility manylinux2014 --target x86_64-unknown-linux-gnu --out "$DIST"
 wheel=$(ls "$DIST"/portway-*.whl)
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall \
     --no-deps "$wheel"

@@ -48,9 +48,12 @@ if (loads()) process.exit(0)
 
 if (!fs.existsSync(crate)) {
   console.error(
-    `portway: no native addon for ${process.platform}-${process.arch} in this package, and no ` +
-      `Rust sources (${crate}) to build one from. Install from a clone of the repository ` +
-      '(npm install ./node), or from a tarball built on this platform (npm pack).',
+    `portway: no prebuilt native addon for ${process.platform}-${process.arch}: the optional ` +
+      'package portway-<platform> for it is not installed (none is published for this ' +
+      'platform, or optional dependencies were skipped), and this package has no Rust ' +
+      `sources (${crate}) to build one from. To build from source, install Rust ` +
+      '(https://rustup.rs) and install from a clone: git clone ' +
+      'https://github.com/portway-dev/portway && npm install ./portway/node',
   )
   process.exit(1)
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# `make test-dist`: installs what `make dist` wrote as a user would, on a machine where no
+# Rust is reachable, and runs a real program with each:
+#
+#   - the checksums in dist/SHA256SUMS;
+#   - Python: a fresh virtual environment, `pip install --no-index` of the wheel, then
+#     scripts/dist-check/check.py (expose a port, serve the gateway, GET through it, a
+#     WebSocket message through it);
+#   - Node: a fresh npm project, `npm install --offline` of the two tarballs (nothing from the
+#     registry), then scripts/dist-check/check.mjs (the same); and the main package alone
+#     (no platform package, no Rust sources): the error names the platform and the way to
+#     build from source, and is no loader stack trace;
+#   - the server: the tarball unpacked, `portway serve` with an admin API, a sandbox exposed
+#     through it, a GET through the gateway.
+#
+# "No Rust" is an environment of its own: `env -i` with PATH holding the system's
+# directories only and HOME a new empty directory, so cargo, rustc, ~/.cargo and ~/.rustup
+# are out of reach (checked first). The sandbox service (tests/fixture) is built before.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+started=$SECONDS
+step() { printf '\n== dist-check: %s (%ss)\n' "$1" "$((SECONDS - started))"; }
+die() { echo "dist-check: $*" >&2; exit 1; }
+
+DIST=${DIST:-$root/dist}
+[[ -f $DIST/SHA256SUMS ]] || die "no $DIST/SHA256SUMS: run make dist first"
+version=$(cargo metadata --format-version 1 --no-deps --locked |
+    python3 -c 'import json, sys; print({p["name"]: p["version"] for p in json.load(sys.stdin)["packages"]}["portway"])')
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+
+step "checksums"
+(cd "$DIST" && sha256sum --check --strict SHA256SUMS)
+
+step "the sandbox service (tests/fixture)"
+cargo build --locked -q -p portway-fixture
+fixture_bin=$target_dir/debug/portway-fixture
+# The Python the user has (pyenv's or the system's), resolved while PATH still finds it.
+user_python=$(python3 -c 'import sys; print(sys.executable)')
+
+scratch=$(mktemp -d)
+fixture_pid=
+server_pid=
+cleanup() {
+    [[ -n $fixture_pid ]] && kill "$fixture_pid" 2>/dev/null || true
+    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null || true
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+mkdir -p "$scratch/home" "$scratch/tmp"
+# The fixture runs until its stdin closes: a fifo held open by this script.
+mkfifo "$scratch/fixture.in"
+"$fixture_bin" < "$scratch/fixture.in" > "$scratch/fixture.out" &
+fixture_pid=$!
+exec 9> "$scratch/fixture.in"
+for _ in $(seq 100); do
+    grep -q '^listening ' "$scratch/fixture.out" 2>/dev/null && break
+    sleep 0.05
+done
+fixture_port=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$scratch/fixture.out")
+[[ -n $fixture_port ]] || die "the fixture service did not start"
+
+norust=(env -i "PATH=/usr/local/bin:/usr/bin:/bin" "HOME=$scratch/home" "TMPDIR=$scratch/tmp"
+    "LANG=C.UTF-8" "FIXTURE_PORT=$fixture_port")
+step "an environment without Rust"
+if "${norust[@]}" sh -c 'command -v cargo || command -v rustc || ls -d "$HOME/.cargo" "$HOME/.rustup"' 2>/dev/null; then
+    die "Rust is reachable in the check's environment"
+fi
+echo "no cargo, no rustc, no ~/.cargo or ~/.rustup"
+
+step "Python: pip install the wheel into a fresh venv"
+wheel=$(ls "$DIST"/portway-"$version"-*.whl)
+"${norust[@]}" "$user_python" -m venv "$scratch/venv"
+t0=$EPOCHREALTIME
+"${norust[@]}" "$scratch/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --no-index "$wheel"
+t1=$EPOCHREALTIME
+printf 'pip install %s: %.1f s\n' "$(basename "$wheel")" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+(cd "$scratch" && "${norust[@]}" "$scratch/venv/bin/python" "$root/scripts/dist-check/check.py")
+
+step "Node: npm install the tarballs into a fresh project (offline)"
+project=$scratch/node-project
+mkdir -p "$project"
+npm_offline=(--offline --no-audit --no-fund --loglevel=error "--cache=$scratch/npm-cache"
+    "--registry=http://127.0.0.1:9/")
+(cd "$project" && "${norust[@]}" npm init -y >/dev/null)
+t0=$EPOCHREALTIME
+(cd "$project" && "${norust[@]}" npm install "${npm_offline[@]}" \
+    "$DIST/portway-linux-x64-gnu-$version.tgz" "$DIST/portway-$version.tgz")
+t1=$EPOCHREALTIME
+printf 'npm install of the two tarballs: %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+cp scripts/dist-check/check.mjs "$project/"
+(cd "$project" && "${norust[@]}" node check.mjs)
+
+step "Node: the main package without its platform package"
+alone=$scratch/node-alone
+mkdir -p "$alone"
+(cd "$alone" && "${norust[@]}" npm init -y >/dev/null)
+set +e
+(cd "$alone" && "${norust[@]}" npm install "${npm_offline[@]}" --omit=optional \
+    "$DIST/portway-$version.tgz") > "$scratch/alone.log" 2>&1
+rc=$?
+set -e
+cat "$scratch/alone.log"
+[[ $rc -ne 0 ]] || die "npm install without the platform package succeeded"
+grep -q "no prebuilt native addon for linux-x64" "$scratch/alone.log" ||
+    die "the install error does not name the platform"
+grep -q "https://rustup.rs" "$scratch/alone.log" ||
+    die "the install error does not say how to build from source"
+# Installed with --ignore-scripts, the package is there: requiring it gives the same advice.
+(cd "$alone" && "${norust[@]}" npm install "${npm_offline[@]}" --omit=optional --ignore-scripts \
+    "$DIST/portway-$version.tgz")
+set +e
+(cd "$alone" && "${norust[@]}" node -e "require('portway')") > "$scratch/require.log" 2>&1
+rc=$?
+set -e
+cat "$scratch/require.log"
+[[ $rc -ne 0 ]] || die "require('portway') without an addon succeeded"
+grep -q "no native addon for linux-x64 could be loaded" "$scratch/require.log" ||
+    die "the require error does not name the platform"
+grep -q "ERR_PORTWAY_NO_ADDON" "$scratch/require.log" || die "the require error has no code"
+! grep -q "Cannot find" "$scratch/require.log" ||
+    die "the require error shows the loader's own errors"
+
+step "the server tarball"
+name=portway-server-$version-x86_64-unknown-linux-gnu
+tar -C "$scratch" -xzf "$DIST/$name.tar.gz"
+for f in portway LICENSE README.md CHANGELOG.md; do
+    [[ -f $scratch/$name/$f ]] || die "$name.tar.gz has no $f"
+done
+"${norust[@]}" "$scratch/$name/portway" --version
+"${norust[@]}" "$scratch/$name/portway" serve --store :memory: --listen 127.0.0.1:0 \
+    --admin-listen 127.0.0.1:0 --access-log off > "$scratch/server.out" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+    [[ $(grep -c ' listening on ' "$scratch/server.out" 2>/dev/null) -ge 2 ]] && break
+    sleep 0.05
+done
+cat "$scratch/server.out"
+PYTHONPATH= "$user_python" - "$scratch/server.out" "$fixture_port" <<'PY'
+import json, re, sys, urllib.request, http.client
+out = open(sys.argv[1]).read()
+fixture = int(sys.argv[2])
+addrs = dict(re.findall(r"^(gateway|admin)(?: API)? listening on (\S+)$", out, re.M))
+assert {"gateway", "admin"} <= addrs.keys(), out
+def admin(method, path, body=None):
+    req = urllib.request.Request(f"http://{addrs['admin']}{path}", method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+admin("PUT", "/v1/sandboxes/srv", {"upstream_host": "127.0.0.1"})
+exposed = admin("POST", "/v1/sandboxes/srv/ports", {"port": fixture, "hostname": "localhost"})
+host = exposed["url"].split("//", 1)[1].rstrip("/")
+gw_host, gw_port = addrs["gateway"].split(":")
+conn = http.client.HTTPConnection(gw_host, int(gw_port))
+conn.request("GET", "/echo?from=server", headers={"host": host})
+res = conn.getresponse()
+body = json.loads(res.read())
+assert res.status == 200 and body["path"] == "/echo?from=server", (res.status, body)
+print(f"server: GET through {exposed['url']} -> {res.status}")
+PY
+
+step "sizes"
+ls -l "$DIST" | awk 'NR > 1 { printf "%10d  %s\n", $5, $9 }'
+step "passed"
