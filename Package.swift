@@ -7,7 +7,7 @@ import PackageDescription
 // found through pkg-config (`portway.pc`: swift/install.sh writes it, swift/test.sh writes one
 // under target/), so that packages depending on this one need no unsafe flags. On Apple
 // platforms, PORTWAY_XCFRAMEWORK=target/swift/PortwayFFI.xcframework (made by
-// swift/apple/build-xcframework.sh, on macOS) uses the XCFramework instead.
+// swift/xcframework.sh, on macOS) uses the XCFramework instead.
 let ffi: Target
 if let xcframework = Context.environment["PORTWAY_XCFRAMEWORK"], !xcframework.isEmpty {
     ffi = .binaryTarget(name: "PortwayFFI", path: xcframework)

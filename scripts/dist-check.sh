@@ -49,6 +49,28 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$scratch/home" "$scratch/tmp"
+
+step "glibc: every native piece runs on glibc 2.17 (manylinux2014)"
+mkdir -p "$scratch/native"
+"$user_python" - "$DIST" "$scratch/native" "$version" <<'PY'
+import glob, sys, tarfile, zipfile
+dist, out, version = sys.argv[1:]
+with zipfile.ZipFile(glob.glob(f"{dist}/portway-{version}-*.whl")[0]) as w:
+    [lib] = [n for n in w.namelist() if n.endswith(".so")]
+    open(f"{out}/wheel.so", "wb").write(w.read(lib))
+with tarfile.open(f"{dist}/portway-linux-x64-gnu-{version}.tgz") as t:
+    open(f"{out}/addon.node", "wb").write(t.extractfile("package/portway.linux-x64-gnu.node").read())
+with tarfile.open(glob.glob(f"{dist}/portway-server-{version}-*.tar.gz")[0]) as t:
+    [m] = [m for m in t.getmembers() if m.name.endswith("/portway")]
+    open(f"{out}/portway", "wb").write(t.extractfile(m).read())
+PY
+for f in wheel.so addon.node portway; do
+    newest=$(objdump -T "$scratch/native/$f" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+    printf '%-11s needs %s\n' "$f" "$newest"
+    [[ $(printf '%s\n' "$newest" GLIBC_2.17 | sort -V | tail -1) == GLIBC_2.17 ]] ||
+        die "$f needs $newest, newer than manylinux2014's glibc 2.17"
+done
+
 # The fixture runs until its stdin closes: a fifo held open by this script.
 mkfifo "$scratch/fixture.in"
 "$fixture_bin" < "$scratch/fixture.in" > "$scratch/fixture.out" &

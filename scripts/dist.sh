@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # `make dist`: the artifacts a user installs without Rust, in dist/ (or $DIST):
 #
-#   portway-VERSION-cp310-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl  the Python wheel
+#   portway-VERSION-cp310-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl  the Python wheel
 #   portway-VERSION.tar.gz                            the Python sdist (builds from source)
 #   portway-VERSION.tgz                               the npm package `portway`
 #   portway-linux-x64-gnu-VERSION.tgz                 its platform package (the .node addon)
 #   portway-server-VERSION-x86_64-unknown-linux-gnu.tar.gz   the server: binary, LICENSE, docs
 #   SHA256SUMS                                        sha256sum -c SHA256SUMS checks them all
 #
-# Every artifact carries the workspace's one version (Cargo.toml). The wheel is built with
-# maturin and zig as the linker, against glibc 2.17 (manylinux2014): a wheel linked on this
-# machine's newer glibc would only install on distributions as new as it, and zig needs no
-# manylinux container (there is no Docker here). maturin, zig and auditwheel come from PyPI
-# into python/.venv (python/requirements-dev.txt). The Node packages are laid out as the napi CLI lays them out: the main
-# package names the platform package in optionalDependencies and its loader (binding.js)
+# Every artifact carries the workspace's one version (Cargo.toml). All three native pieces
+# (the wheel's library, the npm addon, the server) are linked by zig against glibc 2.17, the
+# manylinux2014 baseline: linked on this machine's newer glibc they would only run on
+# distributions as new as it, and zig needs no manylinux container (there is no Docker
+# here). The wheel through maturin's --zig, the addon and the server through cargo-zigbuild;
+# maturin, zig, cargo-zigbuild and auditwheel come from PyPI into python/.venv
+# (python/requirements-dev.txt). The Node packages are laid out as the napi CLI lays them
+# out: the main package names the platform package in optionalDependencies and its loader (binding.js)
 # requires it; from a clone it still builds the addon itself (scripts/install.js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,7 @@ need python3 "install Python 3.10 or newer (Debian: apt-get install python3 pyth
 need npm "install Node.js 20 or newer with npm (https://nodejs.org)"
 need sha256sum "install coreutils"
 need tar "install tar"
+need strip "install binutils (Debian: apt-get install binutils)"
 python3 -c 'import venv, ensurepip' 2>/dev/null ||
     die "python3 cannot make virtual environments: install python3-venv (Debian: apt-get install python3-venv)"
 host=$(rustc -vV | sed -n 's/^host: //p')
@@ -66,18 +69,15 @@ grep -q 'manylinux_2_17_x86_64' "$work/auditwheel.txt" ||
     die "auditwheel does not find $wheel consistent with manylinux_2_17"
 
 step "npm packages: portway and portway-linux-x64-gnu"
-[[ -d node/node_modules/@napi-rs/cli ]] ||
-    (cd node && npm ci --ignore-scripts --no-audit --no-fund --silent)
 stage=$work/npm
 mkdir -p "$stage/portway" "$stage/linux-x64-gnu"
-# The addon, built as `npm run build` builds it, into the staging directory.
-(cd node && npx napi build --platform --release --strip \
-    --manifest-path ../bindings/node/Cargo.toml --output-dir "$stage/build" \
-    --js binding.js --dts index.d.ts)
-cp "$stage/build/portway.linux-x64-gnu.node" "$stage/linux-x64-gnu/"
-# The loader and typings the build generated are the committed ones (node/test.sh checks it).
-cmp -s "$stage/build/binding.js" node/binding.js ||
-    die "node/binding.js differs from what the build generates: run node/test.sh and commit"
+# The addon: the napi crate as a shared library, linked by zig against glibc 2.17 (what
+# `npm run build` makes, but for old distributions too); the loader and typings are the
+# committed ones, which node/test.sh checks against what the napi CLI generates.
+gnu=x86_64-unknown-linux-gnu
+PATH=$venv/bin:$PATH cargo zigbuild --release --locked -p portway-node --target "$gnu.2.17"
+cp "$target_dir/$gnu/release/libportway_node.so" "$stage/linux-x64-gnu/portway.linux-x64-gnu.node"
+strip --strip-unneeded "$stage/linux-x64-gnu/portway.linux-x64-gnu.node"
 cp node/index.js node/index.d.ts node/binding.js node/README.md LICENSE "$stage/portway/"
 mkdir -p "$stage/portway/scripts"
 cp node/scripts/install.js "$stage/portway/scripts/"
@@ -121,12 +121,12 @@ JS
 [[ -f $DIST/portway-$version.tgz && -f $DIST/portway-linux-x64-gnu-$version.tgz ]] ||
     die "npm pack did not write the two tarballs"
 
-step "the portway server (release) as a tarball"
-cargo build --release --locked -p portway-cli
+step "the portway server (release, glibc 2.17) as a tarball"
+PATH=$venv/bin:$PATH cargo zigbuild --release --locked -p portway-cli --target "$gnu.2.17"
 name=portway-server-$version-$host
 mkdir -p "$work/$name"
-cp "$target_dir/release/portway" LICENSE README.md CHANGELOG.md "$work/$name/"
-strip "$work/$name/portway" 2>/dev/null || true
+cp "$target_dir/$gnu/release/portway" LICENSE README.md CHANGELOG.md "$work/$name/"
+strip "$work/$name/portway"
 tar -C "$work" --owner=0 --group=0 --numeric-owner -czf "$DIST/$name.tar.gz" "$name"
 
 step "checksums"
