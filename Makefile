@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint fmt test-rust doc demo serve bench soak fuzz install-swift test-python test-node test-swift dist test-dist
+.PHONY: redis-server test lint fmt test-rust doc demo serve bench soak fuzz install-swift test-python test-node test-swift dist test-dist
 
 # Each binding brings its own test script; the languages whose package exists are tested.
 LANG_TESTS := $(if $(wildcard python/test.sh),test-python) \
@@ -33,8 +33,9 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Rust unit, integration, property and doc tests, and the conformance vectors.
-test-rust:
+## Rust unit, integration, property and doc tests, and the conformance vectors (the Redis
+## store's tests start their own redis-server: scripts/redis.sh installs it when missing).
+test-rust: redis-server
 	$(CARGO) test --locked -p portway -p portway-cli
 
 ## API docs, warnings as errors.
@@ -42,15 +43,15 @@ doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p portway --no-deps --locked
 
 ## Python: builds the wheel in a venv, runs pytest (vectors, gateway, errors), checks stubs.
-test-python:
+test-python: redis-server
 	python/test.sh
 
 ## Node: builds the addon with the napi CLI, runs node --test and tsc.
-test-node:
+test-node: redis-server
 	node/test.sh
 
 ## Swift: generates the bindings and runs swift test (provisions Swift if needed).
-test-swift:
+test-swift: redis-server
 	swift/test.sh
 
 ## Benchmarks against nginx and a direct connection (not part of `make test`); results go to
@@ -76,6 +77,10 @@ dist:
 ## npm project, the server tarball, each running a real program (scripts/dist-check.sh).
 test-dist: dist
 	scripts/dist-check.sh
+
+## redis-server for the Redis store's tests, installed when missing (scripts/redis.sh).
+redis-server:
+	scripts/redis.sh >/dev/null
 
 ## Installs the Swift package's native library and its pkg-config file under PREFIX.
 PREFIX ?= /usr/local

@@ -247,6 +247,36 @@ def main():
                                 f"{fmt(ns, 1)} ns", ns <= 100))
         w("")
 
+    # 6. The Redis store
+    store = pick("store", "redis")
+    if store or any(r["section"] == "store-http" for r in rows):
+        w("## 6. The Redis store")
+        w("")
+        for m in store:
+            p = m["propagation"]
+            w(f"- Propagation, from a write's return in one Portway to the route working in another "
+              f"(two Portways on one Redis, {m['changes']} changes): p50 {fmt(p['p50_us'])} µs, "
+              f"p99 {fmt(p['p99_us'])} µs, p99.9 {fmt(p['p999_us'])} µs.")
+            w(f"- A new Portway loading {m['exposures_loaded']:,} exposures from Redis: "
+              f"{fmt(m['load_ms'], 1)} ms.")
+            targets.append(("Redis store: propagation p99 ≤ 100 ms", f"{fmt(p['p99_us'] / 1000, 2)} ms",
+                            p["p99_us"] <= 100_000))
+            targets.append(("Redis store: 100,000 exposures load in < 2 s", f"{fmt(m['load_ms'], 1)} ms",
+                            m["load_ms"] < 2000))
+        w("")
+        w("| connections | gateway's store | req/s | p50 µs | p99 µs | proxy CPU µs/req |")
+        w("| ---: | --- | ---: | ---: | ---: | ---: |")
+        for conns in (32, 256):
+            for t in ("sqlite", "redis"):
+                ms = pick("store-http", t, connections=conns)
+                if not ms:
+                    continue
+                rps = median([m["requests"] / (m["duration_us"] / 1e6) for m in ms])
+                w(f"| {conns} | {t} | {fmt(rps)} | {fmt(median([m['p50_us'] for m in ms]))} | "
+                  f"{fmt(median([m['p99_us'] for m in ms]))} | "
+                  f"{fmt(median([m.get('proxy_cpu_us_per_req') for m in ms]), 1)} |")
+        w("")
+
     w("## Targets (issue 7)")
     w("")
     w("| target | measured | met |")

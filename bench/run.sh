@@ -4,7 +4,7 @@
 #
 # Settings (environment): ROUNDS (5), DURATION seconds per HTTP/WebSocket measurement (5),
 # SESSIONS for the scale section (8000), STREAM_BYTES (1 GiB), SECTIONS (all of
-# "http ws scale stream micro bindings"), PIN (0; 1 pins processes to cores, see README),
+# "http ws scale stream micro bindings store"), PIN (0; 1 pins processes to cores, see README),
 # GATEWAY_THREADS (the gateway's runtime worker threads; default one per core), RESULTS
 # (bench/RESULTS.md).
 set -euo pipefail
@@ -15,11 +15,12 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 SESSIONS=${SESSIONS:-8000}
 STREAM_BYTES=${STREAM_BYTES:-1073741824}
-SECTIONS=${SECTIONS:-http ws scale stream micro bindings}
+SECTIONS=${SECTIONS:-http ws scale stream micro bindings store}
 PIN=${PIN:-0}
 GATEWAY_THREADS=${GATEWAY_THREADS:-}
 RESULTS=${RESULTS:-$ROOT/bench/RESULTS.md}
 BACKEND_PORT=18001 NGINX_PORT=18002 GATEWAY_PORT=18003 NGINX_AUTO_PORT=18004 SCALE_PORT=18005
+REDIS_PORT=18006 SQLITE_GATEWAY_PORT=18007 REDIS_GATEWAY_PORT=18008
 HOST="$BACKEND_PORT-bench-benchtoken01.localhost"
 BIN=$ROOT/target/release/portway-bench
 COMMAND="${BENCH_COMMAND:-bench/run.sh}"
@@ -239,6 +240,45 @@ if has micro; then
 fi
 if has bindings; then
     bench/bindings.sh "$OUT" >&2 || echo "bindings section failed; reported as pending" >&2
+fi
+
+# --- 6. The Redis store: propagation, load time, and HTTP on each store ----------------------
+if has store; then
+    redis_bin=$(scripts/redis.sh)
+    mkdir -p "$WORK/redis"
+    start redis $REDIS_PORT "$redis_bin" --port $REDIS_PORT --bind 127.0.0.1 --save "" \
+        --appendonly no --dir "$WORK/redis" --daemonize no
+    redis_url=redis://127.0.0.1:$REDIS_PORT/0
+    say "the Redis store: propagation between two Portways, and 100,000 exposures loaded"
+    line=$("$BIN" store --url "$redis_url")
+    echo "$line" >&2
+    record store redis 1 '"kind":"figures"' "$line"
+    start gateway_sqlite $SQLITE_GATEWAY_PORT "${SERVER[@]}" "$BIN" gateway \
+        --listen 127.0.0.1:$SQLITE_GATEWAY_PORT --upstream-port $BACKEND_PORT --store "$WORK/bench.db"
+    start gateway_redis $REDIS_GATEWAY_PORT "${SERVER[@]}" "$BIN" gateway \
+        --listen 127.0.0.1:$REDIS_GATEWAY_PORT --upstream-port $BACKEND_PORT --store "$redis_url?prefix=gw:"
+    for round in $(seq 1 "$ROUNDS"); do
+        for conns in 32 256; do
+            for target in sqlite redis; do
+                say "store http round $round: gateway on $target, $conns connections"
+                port_var="${target^^}_GATEWAY_PORT"
+                pid_var="gateway_${target}_PID"
+                before=$(cpu_ticks "${!pid_var}")
+                line=$("${CLIENT[@]}" wrk -t1 -c"$conns" -d"${DURATION}s" -s bench/conf/wrk-report.lua \
+                    -H "Host: $HOST" "http://127.0.0.1:${!port_var}/" | sed -n 's/^JSON //p')
+                after=$(cpu_ticks "${!pid_var}")
+                requests=$(sed 's/.*"requests":\([0-9]*\).*/\1/' <<<"$line")
+                cpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+                    'BEGIN { printf "%.2f", n ? t / hz * 1e6 / n : 0 }')
+                line="${line%\}},\"proxy_cpu_us_per_req\":$cpu}"
+                echo "$line" >&2
+                record store-http "$target" "$round" "\"connections\":$conns" "$line"
+            done
+        done
+    done
+    stop gateway_sqlite
+    stop gateway_redis
+    stop redis
 fi
 
 # --- the report -----------------------------------------------------------------------------

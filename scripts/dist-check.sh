@@ -11,7 +11,11 @@
 #     (no platform package, no Rust sources): the error names the platform and the way to
 #     build from source, and is no loader stack trace;
 #   - the server: the tarball unpacked, `portway serve` with an admin API, a sandbox exposed
-#     through it, a GET through the gateway.
+#     through it, a GET through the gateway;
+#   - one Redis (scripts/redis.sh): two `portway serve` gateways from the tarball, and a Python
+#     and a Node control plane (the installed packages) exposing ports of one sandbox at the
+#     same time, 50 of them the same: one token per port, none twice, all 150 routed by both
+#     gateways.
 #
 # "No Rust" is an environment of its own: `env -i` with PATH holding the system's
 # directories only and HOME a new empty directory, so cargo, rustc, ~/.cargo and ~/.rustup
@@ -42,9 +46,11 @@ user_python=$(python3 -c 'import sys; print(sys.executable)')
 scratch=$(mktemp -d)
 fixture_pid=
 server_pid=
+extra_pids=()
 cleanup() {
     [[ -n $fixture_pid ]] && kill "$fixture_pid" 2>/dev/null || true
     [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null || true
+    for pid in "${extra_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -183,6 +189,73 @@ body = json.loads(res.read())
 assert res.status == 200 and body["path"] == "/echo?from=server", (res.status, body)
 print(f"server: GET through {exposed['url']} -> {res.status}")
 PY
+
+step "one Redis: two gateways, a Python and a Node control plane writing at once"
+redis_bin=$(scripts/redis.sh)
+redis_port=$("$user_python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$scratch/redis"
+"$redis_bin" --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$scratch/redis" --daemonize no > "$scratch/redis.log" 2>&1 &
+redis_pid=$!
+extra_pids+=("$redis_pid")
+redis_url=redis://127.0.0.1:$redis_port/0
+for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null && break
+    sleep 0.05
+done
+gateways=()
+for g in 1 2; do
+    "${norust[@]}" "$scratch/$name/portway" serve --store "$redis_url" --listen 127.0.0.1:0 \
+        --admin-listen 127.0.0.1:0 --access-log off > "$scratch/gw$g.out" 2>&1 &
+    gateways+=($!)
+    extra_pids+=($!)
+done
+for g in 1 2; do
+    for _ in $(seq 100); do
+        [[ $(grep -c ' listening on ' "$scratch/gw$g.out" 2>/dev/null) -ge 2 ]] && break
+        sleep 0.05
+    done
+done
+cp scripts/dist-check/writer.mjs "$project/"
+(cd "$project" && "${norust[@]}" REDIS_URL="$redis_url" OWN_BASE=21000 node writer.mjs > "$scratch/node-writes.json") &
+node_writer=$!
+(cd "$scratch" && "${norust[@]}" REDIS_URL="$redis_url" OWN_BASE=22000 \
+    "$scratch/venv/bin/python" "$root/scripts/dist-check/writer.py" > "$scratch/python-writes.json") &
+python_writer=$!
+wait "$node_writer" "$python_writer"
+"$user_python" - "$scratch" <<'PY'
+import http.client, json, re, sys
+scratch = sys.argv[1]
+node = json.load(open(f"{scratch}/node-writes.json"))
+python = json.load(open(f"{scratch}/python-writes.json"))
+token = lambda url: url.split("//", 1)[1].split(".", 1)[0].rsplit("-", 1)[1]
+for port in range(20000, 20050):
+    assert node[str(port)] == python[str(port)], f"port {port} got two URLs: {node[str(port)]} {python[str(port)]}"
+urls = {**node, **python}
+assert len(urls) == 150, len(urls)
+assert len({token(u) for u in urls.values()}) == 150, "a token was given twice"
+def addrs(path):
+    out = open(path).read()
+    return dict(re.findall(r"^(gateway|admin)(?: API)? listening on (\S+)$", out, re.M))
+for g in (1, 2):
+    a = addrs(f"{scratch}/gw{g}.out")
+    host, port = a["admin"].split(":")
+    conn = http.client.HTTPConnection(host, int(port))
+    conn.request("GET", "/v1/sandboxes/shared")
+    info = json.loads(conn.getresponse().read())
+    assert info["exposed_ports"] == 150, info
+    ghost, gport = a["gateway"].split(":")
+    for url in urls.values():
+        conn = http.client.HTTPConnection(ghost, int(gport))
+        conn.request("GET", "/", headers={"host": url.split("//", 1)[1].rstrip("/")})
+        res = conn.getresponse()
+        body = res.read()
+        # Routed: nothing listens on these ports in the sandbox, so the gateway says so.
+        assert res.status == 502 and b"PORT_NOT_LISTENING" in body, (url, res.status, body)
+print("redis: 150 exposures from two control planes at once (50 of them by both), one token "
+      "each, all routed by both gateways")
+PY
+kill "${gateways[@]}" "$redis_pid" 2>/dev/null || true
 
 step "sizes"
 ls -l "$DIST" | awk 'NR > 1 { printf "%10d  %s\n", $5, $9 }'

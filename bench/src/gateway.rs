@@ -18,6 +18,9 @@ pub struct Args {
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// The store: `:memory:` (default), an SQLite file or a Redis URL.
+    #[arg(long, default_value = ":memory:")]
+    store: String,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -39,6 +42,7 @@ pub fn run(args: Args) -> Result<(), String> {
         };
         let portway = Portway::builder()
             .domains(["localhost"])
+            .store_path(&args.store)
             .gateway_config(config)
             .build()
             .map_err(|e| e.to_string())?;

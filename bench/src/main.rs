@@ -6,6 +6,7 @@
 //! - `ws-hold`: holds N idle WebSocket sessions and reports the gateway's memory per session
 //! - `stream`: a large body down or up, throughput and the gateway's peak extra memory
 //! - `soak`: WebSocket sessions and steady HTTP load for a while: errors and memory over time
+//! - `store`: the Redis store's propagation time between two Portways and its load time
 //!
 //! Every measuring command prints one JSON object on stdout.
 
@@ -14,6 +15,7 @@ mod gateway;
 mod http_client;
 mod soak;
 mod stats;
+mod store;
 mod stream;
 mod ws;
 
@@ -41,6 +43,8 @@ enum Command {
     Stream(stream::Args),
     /// WebSocket sessions plus steady HTTP load, with memory sampled every second.
     Soak(soak::Args),
+    /// The Redis store: propagation between two Portways, and loading 100,000 exposures.
+    Store(store::Args),
 }
 
 fn main() {
@@ -52,6 +56,7 @@ fn main() {
         Command::WsHold(a) => client_runtime(a.threads).and_then(|rt| rt.block_on(ws::hold(a))),
         Command::Stream(a) => client_runtime(1).and_then(|rt| rt.block_on(stream::run(a))),
         Command::Soak(a) => client_runtime(a.threads).and_then(|rt| rt.block_on(soak::run(a))),
+        Command::Store(a) => client_runtime(2).and_then(|rt| rt.block_on(store::run(a))),
     };
     if let Err(e) = result {
         eprintln!("portway-bench: {e}");

@@ -29,8 +29,10 @@ pub struct ServeArgs {
         value_name = "NAME"
     )]
     pub domains: Vec<String>,
-    /// The SQLite store file, or `:memory:` [default: ./portway.db].
-    #[arg(long, env = "PORTWAY_STORE", value_name = "PATH")]
+    /// The SQLite store file, `:memory:`, or a Redis URL shared by several gateways
+    /// (`redis://[user:password@]host:port/db`, `rediss://` for TLS, `?prefix=` for the
+    /// keys) [default: ./portway.db].
+    #[arg(long, env = "PORTWAY_STORE", value_name = "PATH|URL")]
     pub store: Option<String>,
     /// The bearer token the admin API requires.
     #[arg(

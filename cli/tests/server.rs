@@ -1374,3 +1374,114 @@ async fn portway_s_own_listeners_and_metadata_cannot_be_exposed() {
     .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
+
+/// Three `portway serve` processes on one Redis: a sandbox exposed through one's admin API
+/// is routed by the other two's gateways; unexposing it, and destroying a sandbox, are seen
+/// by all three; a rotated token moves every gateway to the new URL.
+#[tokio::test]
+async fn three_servers_share_one_redis() {
+    let redis = portway_fixture::RedisServer::start();
+    let (port, _up) = upstream().await;
+    let servers: Vec<Server> = (0..3)
+        .map(|_| Server::start(&["--store", &redis.url(), "--access-log", "off"], &[]))
+        .collect();
+    let status_everywhere = |host: String| {
+        let gateways: Vec<SocketAddr> = servers.iter().map(|s| s.gateway).collect();
+        async move {
+            let mut out = Vec::new();
+            for gw in gateways {
+                out.push(call(gw, "GET", &host, "/", &[], None).await.status);
+            }
+            out
+        }
+    };
+    let until = |host: String, want: u16| {
+        let status_everywhere = &status_everywhere;
+        async move {
+            for _ in 0..500 {
+                if status_everywhere(host.clone())
+                    .await
+                    .iter()
+                    .all(|s| *s == want)
+                {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        }
+    };
+    let host = expose_through_admin(&servers[0], "shared", port).await;
+    assert!(
+        until(host.clone(), 200).await,
+        "not routed by every gateway"
+    );
+
+    // Another server's admin API sees the sandbox and unexposes the port.
+    let r = admin(&servers[1], "GET", "/v1/sandboxes/shared", None).await;
+    assert_eq!(r.json()["exposed_ports"], 1, "{:?}", r.body);
+    let r = admin(
+        &servers[1],
+        "DELETE",
+        &format!("/v1/sandboxes/shared/ports/{port}"),
+        None,
+    )
+    .await;
+    assert!(r.status < 300, "{:?}", r.body);
+    assert!(until(host.clone(), 404).await, "still routed somewhere");
+
+    // Rotation through the third: the old URL stops everywhere, the new one routes.
+    let old = expose_through_admin(&servers[2], "rotating", port).await;
+    assert!(until(old.clone(), 200).await);
+    let r = admin(
+        &servers[2],
+        "POST",
+        "/v1/sandboxes/rotating/ports",
+        Some(json!({"port": port, "hostname": "localhost", "token": "rotated1token2"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let new = host_of(r.json()["url"].as_str().unwrap());
+    assert!(until(new, 200).await && until(old, 404).await);
+
+    // Destroy through the first: gone from every admin API.
+    let r = admin(&servers[0], "DELETE", "/v1/sandboxes/rotating", None).await;
+    assert!(r.status < 300, "{:?}", r.body);
+    for s in &servers {
+        let mut gone = false;
+        for _ in 0..500 {
+            if admin(s, "GET", "/v1/sandboxes/rotating", None).await.status == 404 {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone, "a server still has the destroyed sandbox");
+    }
+}
+
+/// `portway serve` with a Redis that cannot be reached exits at once with a message that
+/// names it.
+#[test]
+fn serve_with_an_unreachable_redis_says_so() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_portway"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--store", &format!("redis://127.0.0.1:{port}/0")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+}

@@ -9,15 +9,23 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::hostname::Hostname;
 use crate::preview_url::preview_url;
 use crate::rules::Rules;
 use crate::store::now_ms;
-use crate::store::{Change, ExposureRecord, SandboxStatus, Store};
+use crate::store::{
+    Change, ChangeFeed, ExposureRecord, FeedEvent, Revision, SandboxRecord, SandboxStatus, Store,
+};
+use crate::throttle::Throttle;
 use crate::token::{MAX_TOKEN_LENGTH, generate_token, padded, tokens_equal};
 use crate::upstream_policy::OwnListeners;
+
+/// How many times a write to a shared store is tried when other processes keep writing the
+/// same sandbox first.
+const MAX_WRITE_ATTEMPTS: usize = 64;
 
 /// What the gateway should do with a request, decided from its Host header.
 ///
@@ -204,6 +212,38 @@ impl Index {
                 None => self.routes.remove(id, port),
             }
         }
+    }
+
+    /// Puts sandbox `record.id`'s entry as the store holds it (or removes sandbox `id` when
+    /// the store holds none), routes included: what a shared store says wins.
+    fn replace(&mut self, id: &str, record: Option<SandboxRecord>) {
+        let mut ports: Vec<u16> = self
+            .sandboxes
+            .get(id)
+            .map(|s| s.ports.keys().copied().collect())
+            .unwrap_or_default();
+        match record {
+            None => {
+                self.sandboxes.remove(id);
+            }
+            Some(record) => {
+                ports.extend(record.exposures.iter().map(|e| e.port));
+                let (id, entry) = sandbox_entry(record);
+                self.sandboxes.insert(id, entry);
+            }
+        }
+        self.sync_routes(id, ports);
+    }
+
+    /// The index of everything a store holds.
+    fn of_records(records: Vec<SandboxRecord>) -> Index {
+        let mut index = Index::default();
+        for record in records {
+            let (id, entry) = sandbox_entry(record);
+            index.insert(id.clone(), entry);
+            index.sync_sandbox(&id);
+        }
+        index
     }
 
     /// Makes every route of a sandbox match its entry (status or upstream changed).
@@ -412,43 +452,26 @@ pub(crate) struct Registry {
     index: RwLock<Index>,
     /// The addresses this Portway listens on: never a valid upstream.
     pub listeners: Arc<OwnListeners>,
+    /// A shared store: its revision just before [`Registry::open`] read it.
+    loaded_at: Option<Revision>,
 }
 
 impl Registry {
     /// Loads everything the store holds.
     pub fn open(rules: Rules, mut store: Box<dyn Store>) -> Result<Registry> {
-        let mut index = Index::default();
-        for sb in store.load()? {
-            let ports = sb
-                .exposures
-                .into_iter()
-                .map(|e| {
-                    let entry = PortEntry {
-                        token: e.token,
-                        name: e.name,
-                        created_at_ms: e.created_at_ms,
-                    };
-                    (e.port, entry)
-                })
-                .collect();
-            let id: Arc<str> = sb.id.into();
-            let upstream_host: Arc<str> = sb.upstream_host.into();
-            index.insert(
-                id.clone(),
-                SandboxEntry {
-                    target: RouteTarget::new(&id, &upstream_host),
-                    upstream_host,
-                    status: sb.status,
-                    ports,
-                },
-            );
-            index.sync_sandbox(&id);
-        }
+        // A shared store: its revision before the read, where following it starts.
+        let loaded_at = if store.shared() {
+            Some(store.revision()?)
+        } else {
+            None
+        };
+        let index = Index::of_records(store.load()?);
         Ok(Registry {
             rules,
             store: Mutex::new(store),
             index: RwLock::new(index),
             listeners: Arc::default(),
+            loaded_at,
         })
     }
 
@@ -464,6 +487,61 @@ impl Registry {
         f(&mut self.index.write().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Runs one write to sandbox `id` under the store's lock. With a shared store, the
+    /// sandbox is read fresh from the store first (so the rules see what every process
+    /// wrote), and `attempt` is run again when another process wrote the sandbox before the
+    /// change was committed (`attempt` answers `None` when [`Store::try_apply`] said so).
+    fn transact<T>(
+        &self,
+        id: &str,
+        mut attempt: impl FnMut(&mut dyn Store) -> Result<Option<T>>,
+    ) -> Result<T> {
+        let mut store = self.writer();
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            if store.shared() {
+                let fresh = store.read_for_write(id)?;
+                self.update(|index| index.replace(id, fresh));
+            }
+            if let Some(done) = attempt(store.as_mut())? {
+                return Ok(done);
+            }
+        }
+        Err(Error::Store(format!(
+            "sandbox {id:?} was changed by other processes on each of {MAX_WRITE_ATTEMPTS} \
+             attempts to write it; nothing was written"
+        )))
+    }
+
+    /// A shared store: sandbox `id` read again from the store into the index (a change
+    /// another process made). Under the store's lock, so it never lands over a newer write
+    /// of this process.
+    pub fn refresh(&self, id: &str) -> Result<()> {
+        let mut store = self.writer();
+        let fresh = store.read(id)?;
+        self.update(|index| index.replace(id, fresh));
+        Ok(())
+    }
+
+    /// A shared store: everything read again (changes were missed); the revision the
+    /// store was at before it was read, so that every later change is applied after.
+    pub fn reload(&self) -> Result<Revision> {
+        let mut store = self.writer();
+        let revision = store.revision()?;
+        let index = Index::of_records(store.load()?);
+        self.update(|current| *current = index);
+        Ok(revision)
+    }
+
+    /// A shared store: where it is in its history ([`Store::revision`]).
+    pub fn store_revision(&self) -> Result<Revision> {
+        self.writer().revision()
+    }
+
+    /// A shared store: the feed of the changes every process writes to it.
+    pub fn feed(&self) -> Option<Box<dyn ChangeFeed>> {
+        self.writer().feed()
+    }
+
     /// Exposes `port` (already validated with its host name, name and custom token).
     pub fn expose(
         &self,
@@ -474,88 +552,94 @@ impl Registry {
         name: Option<&str>,
         custom_token: Option<&str>,
     ) -> Result<(String, Option<String>)> {
-        let mut store = self.writer();
-        let (record, status, url) = {
-            let index = self.read();
-            let sandbox = index.get(id);
-            let existing = sandbox.and_then(|s| s.ports.get(&port));
-            let in_use = |token: &str| {
-                sandbox.and_then(|s| {
-                    s.ports
-                        .iter()
-                        .find(|(p, e)| **p != port && tokens_equal(&e.token, token))
-                        .map(|(p, _)| *p)
-                })
+        self.transact(id, |store| {
+            let (record, status, url) = {
+                let index = self.read();
+                let sandbox = index.get(id);
+                let existing = sandbox.and_then(|s| s.ports.get(&port));
+                let in_use = |token: &str| {
+                    sandbox.and_then(|s| {
+                        s.ports
+                            .iter()
+                            .find(|(p, e)| **p != port && tokens_equal(&e.token, token))
+                            .map(|(p, _)| *p)
+                    })
+                };
+                let token = match (custom_token, existing) {
+                    (Some(t), _) => t.to_owned(),
+                    (None, Some(e)) => e.token.clone(),
+                    (None, None) => loop {
+                        let t = generate_token();
+                        if in_use(&t).is_none() {
+                            break t;
+                        }
+                    },
+                };
+                let url = preview_url(port, id, &token, host.host(), host.port())?;
+                if let Some(other) = in_use(&token) {
+                    return Err(Error::TokenInUse { token, port: other });
+                }
+                let record = ExposureRecord {
+                    port,
+                    token,
+                    name: name
+                        .map(str::to_owned)
+                        .or_else(|| existing.and_then(|e| e.name.clone())),
+                    created_at_ms: existing.map_or_else(now_ms, |e| e.created_at_ms),
+                };
+                (
+                    record,
+                    sandbox.map_or(SandboxStatus::Running, |s| s.status),
+                    url,
+                )
             };
-            let token = match (custom_token, existing) {
-                (Some(t), _) => t.to_owned(),
-                (None, Some(e)) => e.token.clone(),
-                (None, None) => loop {
-                    let t = generate_token();
-                    if in_use(&t).is_none() {
-                        break t;
-                    }
-                },
-            };
-            let url = preview_url(port, id, &token, host.host(), host.port())?;
-            if let Some(other) = in_use(&token) {
-                return Err(Error::TokenInUse { token, port: other });
+            if !store.try_apply(Change::PutExposure {
+                sandbox_id: id,
+                upstream_host,
+                status,
+                exposure: &record,
+            })? {
+                return Ok(None);
             }
-            let record = ExposureRecord {
-                port,
-                token,
-                name: name
-                    .map(str::to_owned)
-                    .or_else(|| existing.and_then(|e| e.name.clone())),
-                created_at_ms: existing.map_or_else(now_ms, |e| e.created_at_ms),
-            };
-            (
-                record,
-                sandbox.map_or(SandboxStatus::Running, |s| s.status),
-                url,
-            )
-        };
-        store.apply(Change::PutExposure {
-            sandbox_id: id,
-            upstream_host,
-            status,
-            exposure: &record,
-        })?;
-        let name = record.name.clone();
-        self.update(|index| {
-            let sb = entry(index, id, upstream_host, status);
-            let entry = PortEntry {
-                token: record.token,
-                name: record.name,
-                created_at_ms: record.created_at_ms,
-            };
-            sb.ports.insert(port, entry);
-            index.sync_routes(id, [port]);
-        });
-        Ok((url, name))
+            let name = record.name.clone();
+            self.update(|index| {
+                let sb = entry(index, id, upstream_host, status);
+                let entry = PortEntry {
+                    token: record.token,
+                    name: record.name,
+                    created_at_ms: record.created_at_ms,
+                };
+                sb.ports.insert(port, entry);
+                index.sync_routes(id, [port]);
+            });
+            Ok(Some((url, name)))
+        })
     }
 
     /// Unexposes a port; nothing happens if it is not exposed.
     pub fn unexpose(&self, id: &str, port: u16) -> Result<()> {
-        let mut store = self.writer();
-        if !self
-            .read()
-            .get(id)
-            .is_some_and(|s| s.ports.contains_key(&port))
-        {
-            return Ok(());
-        }
-        store.apply(Change::DeleteExposure {
-            sandbox_id: id,
-            port,
-        })?;
-        self.update(|index| {
-            if let Some(sb) = index.get_mut(id) {
-                sb.ports.remove(&port);
+        self.transact(id, |store| {
+            if !self
+                .read()
+                .get(id)
+                .is_some_and(|s| s.ports.contains_key(&port))
+            {
+                return Ok(Some(()));
             }
-            index.sync_routes(id, [port]);
-        });
-        Ok(())
+            if !store.try_apply(Change::DeleteExposure {
+                sandbox_id: id,
+                port,
+            })? {
+                return Ok(None);
+            }
+            self.update(|index| {
+                if let Some(sb) = index.get_mut(id) {
+                    sb.ports.remove(&port);
+                }
+                index.sync_routes(id, [port]);
+            });
+            Ok(Some(()))
+        })
     }
 
     /// Creates or updates a sandbox. `None` keeps the stored value (or the default for a new
@@ -567,54 +651,53 @@ impl Registry {
         default_upstream: &str,
         status: Option<SandboxStatus>,
     ) -> Result<SandboxInfo> {
-        let mut store = self.writer();
-        let (upstream, status) = {
-            let index = self.read();
-            let current = index.get(id);
-            let upstream = upstream_host
-                .map(Arc::<str>::from)
-                .or_else(|| current.map(|s| s.upstream_host.clone()))
-                .unwrap_or_else(|| default_upstream.into());
-            (
-                upstream,
-                status.or(current.map(|s| s.status)).unwrap_or_default(),
-            )
-        };
-        store.apply(Change::PutSandbox {
-            id,
-            upstream_host: &upstream,
-            status,
-        })?;
-        let mut exposed_ports = 0;
-        self.update(|index| {
-            let sb = entry(index, id, &upstream, status);
-            exposed_ports = sb.ports.len();
-            index.sync_sandbox(id);
-        });
-        Ok(SandboxInfo {
-            id: id.into(),
-            upstream_host: upstream.to_string(),
-            status,
-            exposed_ports,
+        self.transact(id, |store| {
+            let (upstream, status) = {
+                let index = self.read();
+                let current = index.get(id);
+                let upstream = upstream_host
+                    .map(Arc::<str>::from)
+                    .or_else(|| current.map(|s| s.upstream_host.clone()))
+                    .unwrap_or_else(|| default_upstream.into());
+                (
+                    upstream,
+                    status.or(current.map(|s| s.status)).unwrap_or_default(),
+                )
+            };
+            if !store.try_apply(Change::PutSandbox {
+                id,
+                upstream_host: &upstream,
+                status,
+            })? {
+                return Ok(None);
+            }
+            let mut exposed_ports = 0;
+            self.update(|index| {
+                let sb = entry(index, id, &upstream, status);
+                exposed_ports = sb.ports.len();
+                index.sync_sandbox(id);
+            });
+            Ok(Some(SandboxInfo {
+                id: id.into(),
+                upstream_host: upstream.to_string(),
+                status,
+                exposed_ports,
+            }))
         })
     }
 
     /// Forgets a sandbox and every token it had; nothing happens if it is unknown.
     pub fn destroy(&self, id: &str) -> Result<bool> {
-        let mut store = self.writer();
-        if !self.read().contains_key(id) {
-            return Ok(false);
-        }
-        store.apply(Change::DeleteSandbox { id })?;
-        self.update(|index| {
-            let ports: Vec<u16> = index
-                .get(id)
-                .map(|s| s.ports.keys().copied().collect())
-                .unwrap_or_default();
-            index.remove(id);
-            index.sync_routes(id, ports);
-        });
-        Ok(true)
+        self.transact(id, |store| {
+            if !self.read().contains_key(id) {
+                return Ok(Some(false));
+            }
+            if !store.try_apply(Change::DeleteSandbox { id })? {
+                return Ok(None);
+            }
+            self.update(|index| index.replace(id, None));
+            Ok(Some(true))
+        })
     }
 
     /// The exposed ports of a sandbox, sorted, with its status (`None` if unknown).
@@ -665,6 +748,190 @@ impl Registry {
     pub fn lookup<R>(&self, id: &str, port: u16, f: impl FnOnce(Option<&RouteSlot>) -> R) -> R {
         f(self.read().routes.get(id, port))
     }
+}
+
+/// How often a follower asks a shared store whether it missed a change.
+const FOLLOW_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// A shared store: a thread that keeps `registry` up to date with the changes every other
+/// process writes, read from the store's feed. Each change re-reads its sandbox; a change
+/// missed (a gap in the revisions, a reconnect, a revision ahead of the last change seen at
+/// two checks a second apart) re-reads everything. The thread ends once the registry is
+/// dropped (within half a second). Nothing for a store only this process writes.
+pub(crate) fn follow(registry: &Arc<Registry>) {
+    let Some(mut feed) = registry.feed() else {
+        return;
+    };
+    let weak = Arc::downgrade(registry);
+    let loaded_at = registry.loaded_at.clone();
+    let spawned = std::thread::Builder::new()
+        .name("portway-follow".into())
+        .spawn(move || {
+            let mut follower = Follower {
+                at: loaded_at,
+                ..Follower::default()
+            };
+            loop {
+                let event = feed.next(Duration::from_millis(500));
+                let Some(registry) = weak.upgrade() else {
+                    return;
+                };
+                follower.on(&registry, event);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start following the shared store");
+    }
+}
+
+/// Where a follower is: the revision its registry holds, and what the last check saw.
+#[derive(Debug)]
+struct Follower {
+    /// The revision the registry is known to hold (`None` only when it could not be read).
+    at: Option<Revision>,
+    /// The store's revision at the last check, if it was ahead of `at`.
+    ahead: Option<u64>,
+    last_check: Instant,
+    down: Throttle,
+}
+
+impl Default for Follower {
+    fn default() -> Follower {
+        Follower {
+            at: None,
+            ahead: None,
+            last_check: Instant::now(),
+            down: Throttle::new(Duration::from_secs(10)),
+        }
+    }
+}
+
+impl Follower {
+    fn on(&mut self, registry: &Registry, event: FeedEvent) {
+        match event {
+            FeedEvent::Connected => self.resync(registry),
+            FeedEvent::Changed { revision, sandbox } => match &mut self.at {
+                Some(at) if revision == at.number + 1 => match registry.refresh(&sandbox) {
+                    Ok(()) => at.number = revision,
+                    // Left behind: the next check sees the store ahead and reads everything.
+                    Err(e) => tracing::warn!(error = %e, "could not read a changed sandbox"),
+                },
+                // Already in what the last full read saw.
+                Some(at) if revision <= at.number => {}
+                _ => self.resync(registry),
+            },
+            FeedEvent::Quiet => {
+                if self.at.is_none() || self.last_check.elapsed() >= FOLLOW_CHECK_EVERY {
+                    self.last_check = Instant::now();
+                    self.check(registry);
+                }
+            }
+            FeedEvent::Down(why) => {
+                if let Some(suppressed) = self.down.hit() {
+                    tracing::warn!(
+                        reason = %why,
+                        suppressed,
+                        "lost the shared store's change feed; serving from memory, reconnecting"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Whether the store is ahead of the registry: a change is missed when it stays ahead
+    /// from one check to the next (a message merely in flight arrives in between).
+    fn check(&mut self, registry: &Registry) {
+        let Ok(now) = registry.store_revision() else {
+            return; // unreachable: the feed says so
+        };
+        let at = match &self.at {
+            None => return self.resync(registry),
+            Some(at) => at,
+        };
+        if now.epoch != at.epoch {
+            return self.resync(registry);
+        }
+        // (resync keeps the copy when the epoch changed.)
+        match self.ahead {
+            Some(seen) if at.number < seen => {
+                tracing::warn!(
+                    at = at.number,
+                    store = now.number,
+                    "missed changes of the shared store; reading everything again"
+                );
+                self.resync(registry);
+            }
+            _ => self.ahead = (now.number > at.number).then_some(now.number),
+        }
+    }
+
+    /// Reads everything again, unless the store lost everything it held (its epoch
+    /// changed): then the registry keeps serving what it has, and says so loudly.
+    fn resync(&mut self, registry: &Registry) {
+        self.ahead = None;
+        // Twice: the first command after the store came back may find the old connection
+        // broken (and make a new one).
+        let now = match registry
+            .store_revision()
+            .or_else(|_| registry.store_revision())
+        {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the shared store; will try again");
+                return;
+            }
+        };
+        if self.at.as_ref() == Some(&now) {
+            return; // nothing was missed
+        }
+        if let Some(at) = &self.at
+            && now.epoch != at.epoch
+        {
+            // A store that lost its data, or one that has been written since (a new epoch
+            // after an empty one): keep the copy, follow from here.
+            if !at.epoch.is_empty() {
+                tracing::error!(
+                    was = %at.epoch,
+                    now = %now.epoch,
+                    "the shared store lost its data (its epoch changed: a Redis restarted \
+                     without persistence?); this process keeps routing what it had, and \
+                     applies the changes written from now on. Expose the ports again to \
+                     store them."
+                );
+            }
+            self.at = Some(now);
+            return;
+        }
+        match registry.reload() {
+            Ok(revision) => self.at = Some(revision),
+            Err(e) => tracing::warn!(error = %e, "could not read the shared store; will try again"),
+        }
+    }
+}
+
+/// A stored sandbox as the index keeps it.
+fn sandbox_entry(record: SandboxRecord) -> (Arc<str>, SandboxEntry) {
+    let ports = record
+        .exposures
+        .into_iter()
+        .map(|e| {
+            let entry = PortEntry {
+                token: e.token,
+                name: e.name,
+                created_at_ms: e.created_at_ms,
+            };
+            (e.port, entry)
+        })
+        .collect();
+    let id: Arc<str> = record.id.into();
+    let upstream_host: Arc<str> = record.upstream_host.into();
+    let entry = SandboxEntry {
+        target: RouteTarget::new(&id, &upstream_host),
+        upstream_host,
+        status: record.status,
+        ports,
+    };
+    (id, entry)
 }
 
 fn entry<'a>(

@@ -47,9 +47,12 @@ impl Portway {
         gateway_config: GatewayConfig,
         blocking_writes: bool,
     ) -> Portway {
+        let registry = Arc::new(registry);
+        // A shared store: changes other processes write reach this registry too.
+        crate::registry::follow(&registry);
         Portway {
             inner: Arc::new(Inner {
-                registry: Arc::new(registry),
+                registry,
                 gateway_config,
                 blocking_writes,
             }),

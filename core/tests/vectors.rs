@@ -534,6 +534,7 @@ fn parity_portway_settings_match_the_core_table() {
         "store" => match portway::StoreConfig::default() {
             portway::StoreConfig::Memory => json!(":memory:"),
             portway::StoreConfig::File(path) => json!(path),
+            portway::StoreConfig::Redis(url) => json!(url),
         },
         "reserved_ports" => json!(rules.reserved_ports()),
         "reserved_sandbox_ids" => json!(rules.reserved_sandbox_ids()),

@@ -1,13 +1,14 @@
 'use strict'
 // Shared by the tests: the repository's paths, real Node services for the gateway to front
 // (an `http` server and a `ws` echo server), the fixture service of the gateway vectors
-// (tests/fixture), and an HTTP client that sends a preview host as the Host header to the
-// gateway's local address.
+// (tests/fixture), a redis-server of a test's own, and an HTTP client that sends a preview
+// host as the Host header to the gateway's local address.
 
 const { execFileSync, spawn } = require('node:child_process')
 const fs = require('node:fs')
 const http = require('node:http')
 const net = require('node:net')
+const os = require('node:os')
 const path = require('node:path')
 const { WebSocketServer } = require('ws')
 
@@ -173,6 +174,69 @@ async function freePort() {
   return port
 }
 
+/** Whether a Redis on 127.0.0.1:`port` answers PING with +PONG. */
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port })
+    let answer = ''
+    const done = (ok) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(500, () => done(false))
+    socket.on('error', () => done(false))
+    socket.on('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (chunk) => {
+      answer += chunk
+      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'))
+    })
+  })
+}
+
+/**
+ * Starts a redis-server of the caller's own: $PORTWAY_REDIS_SERVER, else `redis-server` on
+ * the PATH, on a free loopback port, working in a new temporary directory, without
+ * persistence. Resolves once it answers PING (10 s at most) to `{ port, url, kill }`;
+ * `kill()` (SIGKILL) stops it and removes its directory. A missing binary rejects, saying
+ * how to install it.
+ */
+async function startRedis() {
+  const binary = process.env.PORTWAY_REDIS_SERVER || 'redis-server'
+  const port = await freePort()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portway-node-redis-'))
+  const log = path.join(dir, 'redis.log')
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  args.push('--dir', dir, '--daemonize', 'no', '--logfile', log)
+  const child = spawn(binary, args, { stdio: 'ignore' })
+  let exited = null
+  const gone = new Promise((resolve) => child.once('exit', resolve))
+  child.once('exit', (code, signal) => (exited = signal || code))
+  let failed = null
+  child.once('error', (e) => (failed = e))
+  const kill = async () => {
+    if (exited === null && !failed) {
+      child.kill('SIGKILL')
+      await gone
+    }
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline) {
+    if (failed) {
+      await kill()
+      throw new Error(
+        `cannot run ${binary}: ${failed.message}. Install it with scripts/redis.sh (or apt-get install redis-server), or name it in PORTWAY_REDIS_SERVER`,
+      )
+    }
+    if (exited !== null) break
+    if (await redisPing(port)) return { port, url: `redis://127.0.0.1:${port}/0`, kill }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  const said = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : ''
+  await kill()
+  throw new Error(`${binary} on port ${port} did not answer PING (exit: ${exited}): ${said}`)
+}
+
 module.exports = {
   REPO,
   VECTORS,
@@ -181,6 +245,7 @@ module.exports = {
   startWsEcho,
   startFixture,
   freePort,
+  startRedis,
   request,
   splitAddr,
   hostOf,

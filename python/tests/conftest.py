@@ -1,15 +1,24 @@
 """Fixtures: real services for the gateway and WebSocket tests (the fixture service of the
-gateway vectors among them), and the vector summary."""
+gateway vectors among them), a redis-server for the Redis store's, and the vector summary."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 import websockets
 from websockets.asyncio.server import ServerConnection
 
-from support import VECTORS_RUN, EchoServer, Fixture, start_fixture, start_http_server
+from support import (
+    VECTORS_RUN,
+    EchoServer,
+    Fixture,
+    RedisServer,
+    start_fixture,
+    start_http_server,
+    start_redis,
+)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -27,6 +36,16 @@ def fixture_service() -> Iterator[Fixture]:
         yield service
     finally:
         service.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own (no persistence), killed when the test ends."""
+    server = start_redis(tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture

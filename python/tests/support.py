@@ -1,19 +1,22 @@
 """Helpers shared by the tests: the repository's paths, free ports, and real services (an HTTP
-server in a thread, a WebSocket echo server written with the `websockets` library, and the
-fixture service of the gateway vectors, tests/fixture)."""
+server in a thread, a WebSocket echo server written with the `websockets` library, the
+fixture service of the gateway vectors, tests/fixture, and a redis-server of a test's own)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from websockets.asyncio.server import ServerConnection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,3 +127,74 @@ def start_fixture() -> Fixture:
     line = process.stdout.readline().decode()
     assert line.startswith("listening 127.0.0.1:"), f"the fixture said {line!r}"
     return Fixture(process, int(line.rsplit(":", 1)[1]))
+
+
+def redis_binary() -> str:
+    """The redis-server to run: $PORTWAY_REDIS_SERVER when set, else `redis-server` on the
+    PATH. Missing: the test fails, saying how to install it (never skipped)."""
+    name = os.environ.get("PORTWAY_REDIS_SERVER") or "redis-server"
+    binary = shutil.which(name)
+    if binary is None:
+        pytest.fail(
+            f"no {name} to run: install it with scripts/redis.sh (or apt-get install "
+            "redis-server), or name it in PORTWAY_REDIS_SERVER",
+            pytrace=False,
+        )
+    return binary
+
+
+def redis_ping(port: int) -> bool:
+    """Whether a Redis on 127.0.0.1:`port` answers PING with +PONG."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of a test's own, on a free loopback port, without persistence (its data
+    lives in its memory only); `kill` stops it (SIGKILL)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+def start_redis(directory: Path) -> RedisServer:
+    """Starts a redis-server working in `directory` (created) and waits until it answers
+    PING (10 s at most)."""
+    binary = redis_binary()
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = directory / "redis.log"
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    args += ["--dir", str(directory), "--daemonize", "no", "--logfile", str(log)]
+    process = subprocess.Popen(
+        [binary, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = RedisServer(process, port, log)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if redis_ping(port):
+            return server
+        if process.poll() is not None:
+            break
+        time.sleep(0.02)
+    server.kill()
+    said = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    pytest.fail(f"{binary} on port {port} did not answer PING: {said}", pytrace=False)

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Change, SandboxRecord, Store};
+use super::{Change, SandboxRecord, Store, changed_record};
 use crate::error::Result;
 
 /// Keeps sandboxes and exposures in memory.
@@ -23,55 +23,11 @@ impl Store for MemoryStore {
     }
 
     fn apply(&mut self, change: Change<'_>) -> Result<()> {
-        match change {
-            Change::PutSandbox {
-                id,
-                upstream_host,
-                status,
-            } => {
-                let sb = self.sandbox(id);
-                sb.upstream_host = upstream_host.into();
-                sb.status = status;
-            }
-            Change::DeleteSandbox { id } => {
-                self.sandboxes.remove(id);
-            }
-            Change::PutExposure {
-                sandbox_id,
-                upstream_host,
-                status,
-                exposure,
-            } => {
-                let sb = self.sandbox(sandbox_id);
-                sb.upstream_host = upstream_host.into();
-                sb.status = status;
-                match sb
-                    .exposures
-                    .binary_search_by_key(&exposure.port, |e| e.port)
-                {
-                    Ok(i) => sb.exposures[i] = exposure.clone(),
-                    Err(i) => sb.exposures.insert(i, exposure.clone()),
-                }
-            }
-            Change::DeleteExposure { sandbox_id, port } => {
-                if let Some(sb) = self.sandboxes.get_mut(sandbox_id) {
-                    sb.exposures.retain(|e| e.port != port);
-                }
-            }
+        let id = change.sandbox_id();
+        let record = self.sandboxes.remove(id);
+        if let Some(sb) = changed_record(record, change) {
+            self.sandboxes.insert(sb.id.clone(), sb);
         }
         Ok(())
-    }
-}
-
-impl MemoryStore {
-    fn sandbox(&mut self, id: &str) -> &mut SandboxRecord {
-        self.sandboxes
-            .entry(id.to_owned())
-            .or_insert_with(|| SandboxRecord {
-                id: id.to_owned(),
-                upstream_host: String::new(),
-                status: Default::default(),
-                exposures: Vec::new(),
-            })
     }
 }

@@ -1,17 +1,23 @@
-//! Where exposures live: in memory, or in an SQLite file that survives restarts.
+//! Where exposures live: in memory, in an SQLite file that survives restarts, or in Redis,
+//! shared by every process that uses it.
 //!
 //! The registry keeps every exposure in memory for the gateway's lookups and writes each
 //! change through a [`Store`] before it answers, so a file store holds everything that was
-//! ever acknowledged.
+//! ever acknowledged. A shared store ([`Store::shared`]) is written by other processes too:
+//! the registry reads a sandbox fresh from it before each write and retries when another
+//! process wrote it first ([`Store::read_for_write`], [`Store::try_apply`]), and follows the
+//! changes others make through its [`ChangeFeed`].
 
 mod memory;
+mod redis;
 mod sqlite;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
 use crate::error::Result;
@@ -139,6 +145,144 @@ pub trait Store: Send + fmt::Debug {
     fn load(&mut self) -> Result<Vec<SandboxRecord>>;
     /// Applies one change atomically and durably.
     fn apply(&mut self, change: Change<'_>) -> Result<()>;
+
+    /// Whether other processes write this store too, so that what this process holds in
+    /// memory may be behind it (default `false`). A shared store implements the methods
+    /// below.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// A shared store: sandbox `id` as stored now, read so that the next
+    /// [`Store::try_apply`] fails if another process writes that sandbox first (Redis's
+    /// `WATCH`). Not shared: `Ok(None)`, whatever is stored.
+    fn read_for_write(&mut self, id: &str) -> Result<Option<SandboxRecord>> {
+        let _ = id;
+        Ok(None)
+    }
+
+    /// Applies `change` like [`Store::apply`], unless another process wrote the sandbox
+    /// since [`Store::read_for_write`] read it: then nothing is written and the answer is
+    /// `Ok(false)`, for the caller to read again and retry.
+    fn try_apply(&mut self, change: Change<'_>) -> Result<bool> {
+        self.apply(change).map(|()| true)
+    }
+
+    /// A shared store: sandbox `id` as stored now (`None` if it is not). Not shared:
+    /// `Ok(None)`.
+    fn read(&mut self, id: &str) -> Result<Option<SandboxRecord>> {
+        let _ = id;
+        Ok(None)
+    }
+
+    /// A shared store: the store's identity and the number of the last change written to
+    /// it. The identity changes when the store lost everything (a Redis restarted without
+    /// its data); the number grows by one with every change. Not shared: `("", 0)`.
+    fn revision(&mut self) -> Result<Revision> {
+        Ok(Revision::default())
+    }
+
+    /// A shared store: the feed of the changes every process writes, from now on. `None`
+    /// for a store only this process writes.
+    fn feed(&mut self) -> Option<Box<dyn ChangeFeed>> {
+        None
+    }
+}
+
+/// Where a shared store is in its history: see [`Store::revision`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revision {
+    /// The store's identity, made when it was first written.
+    pub epoch: String,
+    /// The number of the last change.
+    pub number: u64,
+}
+
+/// The changes written to a shared store, as they come ([`Store::feed`]).
+pub trait ChangeFeed: Send {
+    /// The next event, waiting at most `wait` for one ([`FeedEvent::Quiet`] if none came).
+    fn next(&mut self, wait: Duration) -> FeedEvent;
+}
+
+/// One event of a [`ChangeFeed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// Change number `revision` was written, to sandbox `sandbox`.
+    Changed {
+        /// Its number ([`Revision::number`]).
+        revision: u64,
+        /// The sandbox it changed.
+        sandbox: String,
+    },
+    /// Nothing came in the time given.
+    Quiet,
+    /// The feed is connected (again): changes written while it was not may have been
+    /// missed.
+    Connected,
+    /// The feed lost its connection and is reconnecting; the reason.
+    Down(String),
+}
+
+/// What `change` makes of the stored sandbox it is about (`record`, `None` if there is
+/// none): the new record, or `None` when the sandbox is gone. One rule for every store
+/// that keeps whole sandbox records.
+pub(crate) fn changed_record(
+    record: Option<SandboxRecord>,
+    change: Change<'_>,
+) -> Option<SandboxRecord> {
+    let blank = |id: &str| SandboxRecord {
+        id: id.to_owned(),
+        upstream_host: String::new(),
+        status: SandboxStatus::default(),
+        exposures: Vec::new(),
+    };
+    match change {
+        Change::PutSandbox {
+            id,
+            upstream_host,
+            status,
+        } => {
+            let mut sb = record.unwrap_or_else(|| blank(id));
+            sb.upstream_host = upstream_host.into();
+            sb.status = status;
+            Some(sb)
+        }
+        Change::DeleteSandbox { .. } => None,
+        Change::PutExposure {
+            sandbox_id,
+            upstream_host,
+            status,
+            exposure,
+        } => {
+            let mut sb = record.unwrap_or_else(|| blank(sandbox_id));
+            sb.upstream_host = upstream_host.into();
+            sb.status = status;
+            match sb
+                .exposures
+                .binary_search_by_key(&exposure.port, |e| e.port)
+            {
+                Ok(i) => sb.exposures[i] = exposure.clone(),
+                Err(i) => sb.exposures.insert(i, exposure.clone()),
+            }
+            Some(sb)
+        }
+        Change::DeleteExposure { port, .. } => record.map(|mut sb| {
+            sb.exposures.retain(|e| e.port != port);
+            sb
+        }),
+    }
+}
+
+impl Change<'_> {
+    /// The sandbox the change is about.
+    pub fn sandbox_id(&self) -> &str {
+        match *self {
+            Change::PutSandbox { id, .. } | Change::DeleteSandbox { id } => id,
+            Change::PutExposure { sandbox_id, .. } | Change::DeleteExposure { sandbox_id, .. } => {
+                sandbox_id
+            }
+        }
+    }
 }
 
 /// Which store a `Portway` uses.
@@ -149,19 +293,26 @@ pub enum StoreConfig {
     Memory,
     /// An SQLite file, created if missing.
     File(PathBuf),
+    /// A Redis (or Valkey) server every process using it shares: a `redis://` or
+    /// `rediss://` (TLS) URL, with user name, password and database number as Redis URLs
+    /// have them, and `?prefix=` for the keys (default `portway:`).
+    Redis(String),
 }
 
 impl StoreConfig {
-    /// `":memory:"` (or an empty string) for memory, anything else is a file path.
+    /// `":memory:"` (or an empty string) for memory, a `redis://` or `rediss://` URL for
+    /// Redis, anything else is a file path.
     ///
     /// ```
     /// use portway::StoreConfig;
     /// assert_eq!(StoreConfig::parse(":memory:"), StoreConfig::Memory);
     /// assert_eq!(StoreConfig::parse("./portway.db"), StoreConfig::File("./portway.db".into()));
+    /// assert!(matches!(StoreConfig::parse("redis://127.0.0.1:6379/0"), StoreConfig::Redis(_)));
     /// ```
     pub fn parse(s: &str) -> StoreConfig {
         match s {
             "" | ":memory:" => StoreConfig::Memory,
+            url if redis::is_redis_url(url) => StoreConfig::Redis(url.into()),
             path => StoreConfig::File(path.into()),
         }
     }
@@ -171,6 +322,7 @@ impl StoreConfig {
         Ok(match self {
             StoreConfig::Memory => Box::new(MemoryStore::default()),
             StoreConfig::File(path) => Box::new(SqliteStore::open(path)?),
+            StoreConfig::Redis(url) => Box::new(RedisStore::open(url)?),
         })
     }
 }
