@@ -1485,3 +1485,126 @@ fn serve_with_an_unreachable_redis_says_so() {
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     assert!(stderr.contains("unreachable"), "{stderr}");
 }
+
+/// `rediss://`: the Redis store over TLS, the server's certificate checked against the
+/// system's roots plus `SSL_CERT_FILE` (here a throwaway CA made by the test). Two servers
+/// share a registry through it; without the CA, `portway serve` stops at start with an error
+/// about the certificate (and does not panic).
+#[tokio::test]
+async fn a_redis_store_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl (the test makes its certificates with it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        path("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=portway test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let redis = portway_fixture::RedisServer::start_tls(
+        path("server.pem"),
+        path("server.key"),
+        path("ca.pem"),
+    );
+    let url = format!("rediss://localhost:{}/0", redis.port());
+    let ca = path("ca.pem");
+    let env = [("SSL_CERT_FILE", ca.to_str().unwrap())];
+    let (port, _up) = upstream().await;
+    let a = Server::start(&["--store", &url, "--access-log", "off"], &env);
+    let b = Server::start(&["--store", &url, "--access-log", "off"], &env);
+    let host = expose_through_admin(&a, "tls", port).await;
+    let mut status = 0;
+    for _ in 0..500 {
+        status = call(b.gateway, "GET", &host, "/", &[], None).await.status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, 200, "the other server never routed the exposure");
+
+    // Without the CA: refused at start, about the certificate.
+    let out = Command::new(env!("CARGO_BIN_EXE_portway"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--store", &url])
+        .env_remove("SSL_CERT_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+}

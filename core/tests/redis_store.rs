@@ -556,3 +556,32 @@ fn a_hundred_thousand_exposures_load() {
     assert!(routes(&p, "1050-sb999-t0000999p026xxxx.localhost"));
     eprintln!("100,000 exposures loaded from Redis in {took:?}");
 }
+
+/// A password in the URL is used, and never shown in an error.
+#[tokio::test]
+async fn a_password_in_the_url_is_used_and_never_shown() {
+    let redis = RedisServer::start_with(false);
+    assert!(
+        redis
+            .command("CONFIG SET requirepass s3cret-pass")
+            .starts_with("+OK")
+    );
+    let port = redis.port();
+    let with = portway_on(&format!("redis://:s3cret-pass@127.0.0.1:{port}/0"));
+    with.sandbox("box", "127.0.0.1")
+        .unwrap()
+        .expose_port(8080, ExposeOptions::new("localhost"))
+        .await
+        .unwrap();
+    for url in [
+        format!("redis://127.0.0.1:{port}/0"),
+        format!("redis://:wrong-pass@127.0.0.1:{port}/0"),
+    ] {
+        let err = Portway::builder().store_path(&url).build().unwrap_err();
+        assert_eq!(err.code().as_str(), "STORE_ERROR", "{err}");
+        assert!(
+            !err.to_string().contains("s3cret") && !err.to_string().contains("wrong-pass"),
+            "{err}"
+        );
+    }
+}

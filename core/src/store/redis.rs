@@ -125,10 +125,14 @@ impl Keys {
 
 impl RedisStore {
     /// Connects to the Redis server `url` names (`redis://[user:password@]host[:port][/db]`,
-    /// `rediss://` for TLS, `?prefix=` for the keys' prefix). A server that cannot be
-    /// reached is `STORE_ERROR`, naming it.
+    /// `rediss://` for TLS, its certificate checked against the system's roots and
+    /// `SSL_CERT_FILE`/`SSL_CERT_DIR`; `?prefix=` for the keys' prefix). A server that cannot
+    /// be reached, or whose certificate is not trusted, is `STORE_ERROR`, naming it.
     pub fn open(url: &str) -> Result<RedisStore> {
         let (url, prefix) = split_prefix(url)?;
+        // rediss://: rustls needs its crypto provider chosen once per process (ring); one a
+        // host application installed already stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::open(url.as_str())
             .map_err(|e| Error::InvalidConfig(format!("store: not a usable Redis URL: {e}")))?;
         let server = describe(&client);
@@ -139,6 +143,12 @@ impl RedisStore {
             con: None,
             watched: None,
         };
+        if let Err(e) = connect(&store.client) {
+            return Err(Error::Store(format!(
+                "Redis at {} is unreachable: {e}",
+                store.server
+            )));
+        }
         // The epoch exists from the first open, so a follower always knows the one it read.
         let (epoch, made) = (store.keys.epoch.clone(), crate::token::generate_token());
         store.run(|con| redis::cmd("SET").arg(&epoch).arg(&made).arg("NX").exec(con))?;
