@@ -7,8 +7,12 @@ StoreError while the gateway keeps routing what it holds."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -170,3 +174,34 @@ def test_an_unreachable_redis_at_construction_is_a_store_error() -> None:
     message = str(info.value)
     assert f"127.0.0.1:{port}" in message, message
     assert "unreachable" in message, message
+
+
+EXIT_SCRIPT = """
+import asyncio, os, portway
+
+async def main():
+    pw = portway.Portway(store=os.environ["STORE"])
+    sandbox = pw.sandbox("exits", upstream_host="127.0.0.1")
+    for port in range(int(os.environ["BASE"]), int(os.environ["BASE"]) + 20):
+        await sandbox.expose_port(port, hostname="localhost")
+
+asyncio.run(main())
+"""
+
+
+def test_a_program_that_exits_right_after_its_writes_exits_cleanly(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The last awaitable's runtime thread may still hold on to the event loop when the
+    program exits; it must never crash the interpreter (it did in about one exit in six,
+    with SIGSEGV, before portway's atexit hook let those threads finish)."""
+    for run in range(24):
+        env = {**os.environ, "STORE": redis_server.url, "BASE": str(20000 + run * 20)}
+        done = subprocess.run(
+            [sys.executable, "-c", EXIT_SCRIPT],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, f"run {run}: exit {done.returncode}\n{done.stderr.decode()}"
