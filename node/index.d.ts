@@ -500,8 +500,9 @@ export interface PortwayOptions {
    */
   domains?: Array<string>
   /**
-   * Where exposures are kept: `':memory:'` (the default) or the path of an SQLite file,
-   * created if missing, that survives restarts (each write is durable before it returns).
+   * Where exposures are kept: `':memory:'` (the default), the path of an SQLite file,
+   * created if missing, that survives restarts (each write is durable before it returns),
+   * or a `redis://` (`rediss://`) URL of a Redis that several processes share.
    */
   store?: string
   /** Ports that can never be exposed (default `[3000]`). */

@@ -151,7 +151,8 @@ macro_rules! portway_settings {
         $callback! {
             /// The preview domains (default `["localhost"]`).
             domains: Vec<String>;
-            /// `":memory:"` (default) or the path of an SQLite file.
+            /// `":memory:"` (default), the path of an SQLite file, or a `redis://` URL of a
+            /// Redis that several processes share.
             store: String;
             /// Ports that can never be exposed (default `[3000]`).
             reserved_ports: Vec<i64>;

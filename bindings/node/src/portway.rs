@@ -18,8 +18,9 @@ pub struct PortwayOptions<'a> {
     /// The preview domains the gateway routes and `exposePort` accepts (default
     /// `['localhost']`).
     pub domains: Option<Vec<String>>,
-    /// Where exposures are kept: `':memory:'` (the default) or the path of an SQLite file,
-    /// created if missing, that survives restarts (each write is durable before it returns).
+    /// Where exposures are kept: `':memory:'` (the default), the path of an SQLite file,
+    /// created if missing, that survives restarts (each write is durable before it returns),
+    /// or a `redis://` (`rediss://`) URL of a Redis that several processes share.
     pub store: Option<String>,
     /// Ports that can never be exposed (default `[3000]`).
     pub reserved_ports: Option<Vec<f64>>,

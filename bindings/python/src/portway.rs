@@ -16,7 +16,8 @@ use crate::sandbox::Sandbox;
 ///
 /// - `domains`: the preview domains the gateway routes and `expose_port` accepts (default
 ///   `["localhost"]`).
-/// - `store`: `":memory:"` (default) or a path to an SQLite file that keeps exposures
+/// - `store`: `":memory:"` (default), a `redis://` URL of a Redis that several processes
+///   share, or a path to an SQLite file that keeps exposures
 ///   across restarts (a `str` or `os.PathLike`).
 /// - `reserved_ports` (default `[3000]`), `reserved_sandbox_ids` (default `www api admin
 ///   root system cloudflare workers`), `custom_domain_suffixes` (default `["workers.dev"]`),
