@@ -26,6 +26,32 @@ fn routes(portway: &Portway, host: &str) -> bool {
     portway.resolve(host).kind() == "upstream"
 }
 
+/// Exposes `port` of sandbox `id` (upstream 127.0.0.1) through `portway`: its preview host.
+async fn expose_host(portway: &Portway, id: &str, port: u16) -> String {
+    let exposed = portway
+        .sandbox(id, "127.0.0.1")
+        .unwrap()
+        .expose_port(port, ExposeOptions::new("localhost"))
+        .await
+        .unwrap();
+    host_of_url(&exposed.url)
+}
+
+/// `expose_host` as soon as the store takes writes again (Redis restarting).
+async fn expose_host_once_back(portway: &Portway, id: &str, port: u16) -> String {
+    loop {
+        let attempt = portway
+            .sandbox(id, "127.0.0.1")
+            .unwrap()
+            .expose_port(port, ExposeOptions::new("localhost"))
+            .await;
+        match attempt {
+            Ok(e) => break host_of_url(&e.url),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 /// Waits up to 5 s for `f`; the time it took.
 async fn within(mut f: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
@@ -316,14 +342,7 @@ async fn redis_lost_and_back() {
     let other = portway_on(&redis.url());
     let up = start_upstream().await;
     let gw = p.serve("127.0.0.1:0").await.unwrap();
-    let host = host_of_url(
-        &p.sandbox("box", "127.0.0.1")
-            .unwrap()
-            .expose_port(up.port(), ExposeOptions::new("localhost"))
-            .await
-            .unwrap()
-            .url,
-    );
+    let host = expose_host(&p, "box", up.port()).await;
 
     redis.kill();
     for _ in 0..20 {
@@ -346,17 +365,7 @@ async fn redis_lost_and_back() {
 
     redis.restart();
     // Another process writes as soon as it can.
-    let other_host = loop {
-        match other
-            .sandbox("other", "127.0.0.1")
-            .unwrap()
-            .expose_port(up.port(), ExposeOptions::new("localhost"))
-            .await
-        {
-            Ok(e) => break host_of_url(&e.url),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    };
+    let other_host = expose_host_once_back(&other, "other", up.port()).await;
     assert!(
         within(|| routes(&p, &other_host)).await.is_some(),
         "the change made while this process was disconnected never arrived"
@@ -410,29 +419,12 @@ async fn redis_restarted_empty_keeps_the_copy() {
     let mut redis = RedisServer::start_with(false);
     let p = portway_on(&redis.url());
     let up = start_upstream().await;
-    let host = host_of_url(
-        &p.sandbox("kept", "127.0.0.1")
-            .unwrap()
-            .expose_port(up.port(), ExposeOptions::new("localhost"))
-            .await
-            .unwrap()
-            .url,
-    );
+    let host = expose_host(&p, "kept", up.port()).await;
     redis.restart_empty();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(routes(&p, &host), "the copy was dropped");
-    let again = loop {
-        match p
-            .sandbox("new", "127.0.0.1")
-            .unwrap()
-            .expose_port(up.port(), ExposeOptions::new("localhost"))
-            .await
-        {
-            Ok(e) => break e,
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    };
-    assert!(routes(&p, &host_of_url(&again.url)));
+    let again = expose_host_once_back(&p, "new", up.port()).await;
+    assert!(routes(&p, &again));
     assert!(redis.command("GET portway:epoch").starts_with('$'));
 }
 
