@@ -143,11 +143,16 @@ impl RedisStore {
             con: None,
             watched: None,
         };
-        if let Err(e) = connect(&store.client) {
-            return Err(Error::Store(format!(
-                "Redis at {} is unreachable: {e}",
-                store.server
-            )));
+        // The store's own connection, made now so that a server that cannot be reached is
+        // refused here.
+        match connect(&store.client) {
+            Ok(con) => store.con = Some(con),
+            Err(e) => {
+                return Err(Error::Store(format!(
+                    "Redis at {} is unreachable: {e}",
+                    store.server
+                )));
+            }
         }
         // The epoch exists from the first open, so a follower always knows the one it read.
         let (epoch, made) = (store.keys.epoch.clone(), crate::token::generate_token());
@@ -254,8 +259,8 @@ impl Store for RedisStore {
         // Without the registry's rules in between: read, commit, again if another process
         // wrote the sandbox meanwhile.
         loop {
-            let current = self.read_for_write(change.sandbox_id())?;
-            self.watched = Some((change.sandbox_id().to_owned(), current));
+            // Reads the sandbox (watched) for try_apply.
+            self.read_for_write(change.sandbox_id())?;
             if self.try_apply(change)? {
                 return Ok(());
             }
