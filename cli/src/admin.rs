@@ -14,6 +14,7 @@
 //! An axum [`Router`]; [`serve`] runs it on a listener with a head timeout and a bound on
 //! open connections.
 
+use portway::options::TimeUnit;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,8 +134,32 @@ fn not_found(id: &str) -> ApiError {
     error(StatusCode::NOT_FOUND, e.code().as_str(), e.to_string())
 }
 
-fn sandbox_json(s: &SandboxInfo) -> Value {
-    json!({"id": s.id, "upstream_host": s.upstream_host, "status": s.status.as_str(), "exposed_ports": s.exposed_ports})
+fn sandbox_json(s: &SandboxInfo, sandbox: Option<&portway::Sandbox>) -> Value {
+    let mut json = json!({"id": s.id, "upstream_host": s.upstream_host, "status": s.status.as_str(), "exposed_ports": s.exposed_ports});
+    if let Some(sandbox) = sandbox {
+        let a = sandbox.activity().total;
+        let fields = [
+            (
+                "last_activity_at",
+                a.last_activity_at
+                    .map(|t| humantime::format_rfc3339_millis(t).to_string())
+                    .into(),
+            ),
+            ("open_connections", a.open_connections.into()),
+            ("websocket_sessions", a.websocket_sessions.into()),
+            ("requests", a.requests.into()),
+            ("bytes_received", a.bytes_received.into()),
+            ("bytes_sent", a.bytes_sent.into()),
+            (
+                "idle_after_seconds",
+                sandbox.idle_after().map(|d| d.as_secs_f64()).into(),
+            ),
+        ];
+        for (k, v) in fields {
+            json[k] = v;
+        }
+    }
+    json
 }
 
 #[derive(Deserialize, Default)]
@@ -142,6 +167,15 @@ fn sandbox_json(s: &SandboxInfo) -> Value {
 struct PutSandbox {
     upstream_host: Option<String>,
     status: Option<String>,
+    /// Absent: unchanged; null: the global `idle_after`; a number of seconds (0: never
+    /// idle).
+    #[serde(default, deserialize_with = "present")]
+    idle_after_seconds: Option<Option<f64>>,
+}
+
+/// A field that may be `null`: `Some(None)` then, `None` when it is absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, Default)]
@@ -220,6 +254,12 @@ impl Admin {
             .validate_sandbox_id(id)
             .map_err(from_error)?;
         self.portway.get_sandbox(&id).ok_or_else(|| not_found(&id))
+    }
+
+    /// A stored sandbox as the API shows it, with its activity.
+    fn sandbox_view(&self, info: &SandboxInfo) -> Value {
+        let handle = self.portway.sandbox(&info.id, &info.upstream_host).ok();
+        sandbox_json(info, handle.as_ref())
     }
 }
 
@@ -481,13 +521,18 @@ async fn metrics(State(admin): AdminState) -> Response {
 }
 
 async fn list_sandboxes(State(admin): AdminState) -> Response {
-    let all: Vec<Value> = admin.portway.sandboxes().iter().map(sandbox_json).collect();
+    let all: Vec<Value> = admin
+        .portway
+        .sandboxes()
+        .iter()
+        .map(|s| admin.sandbox_view(s))
+        .collect();
     json_response(StatusCode::OK, json!({"sandboxes": all}))
 }
 
 async fn get_sandbox(State(admin): AdminState, path: SandboxPath) -> ApiResult {
     let info = admin.known(&path.id)?;
-    Ok(json_response(StatusCode::OK, sandbox_json(&info)))
+    Ok(json_response(StatusCode::OK, admin.sandbox_view(&info)))
 }
 
 async fn put_sandbox(
@@ -505,12 +550,26 @@ async fn put_sandbox(
             )
         })?),
     };
+    let idle_after = match body.idle_after_seconds {
+        Some(Some(secs)) => Some(Some(
+            portway::options::duration("idle_after_seconds", secs, TimeUnit::Seconds)
+                .map_err(|m| error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", m))?,
+        )),
+        other => other.map(|_| None),
+    };
     let info = admin
         .portway
         .put_sandbox(&path.id, body.upstream_host.as_deref(), status)
         .await
         .map_err(from_error)?;
-    Ok(json_response(StatusCode::OK, sandbox_json(&info)))
+    if let Some(idle_after) = idle_after {
+        admin
+            .portway
+            .sandbox(&info.id, &info.upstream_host)
+            .and_then(|sb| sb.set_idle_after(idle_after))
+            .map_err(from_error)?;
+    }
+    Ok(json_response(StatusCode::OK, admin.sandbox_view(&info)))
 }
 
 async fn delete_sandbox(State(admin): AdminState, path: SandboxPath) -> ApiResult {

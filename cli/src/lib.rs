@@ -6,3 +6,4 @@ pub mod admin;
 pub mod demo;
 pub mod limits;
 pub mod settings;
+pub mod webhooks;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use portway_cli::admin::{self, Admin};
 use portway_cli::settings::ServeArgs;
-use portway_cli::{demo, limits};
+use portway_cli::{demo, limits, webhooks};
 
 /// Puts services running in sandboxes on preview URLs.
 #[derive(Debug, Parser)]
@@ -78,8 +78,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     settings.check()?;
     limits::raise_open_file_limit(settings.gateway.max_connections);
     let portway = settings.portway().map_err(|e| e.to_string())?;
+    let mut hooks = portway::GatewayHooks::new();
+    if let Some(url) = &settings.wake_url {
+        hooks = hooks.wake(webhooks::WakeWebhook { url: url.clone() });
+    }
     let gateway = portway
-        .serve(&settings.listen)
+        .serve_with(&settings.listen, hooks)
         .await
         .map_err(|e| e.to_string())?;
     let admin = Arc::new(Admin {
@@ -100,6 +104,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let _admin_is_own = portway.own_listeners().register(admin_addr);
     let stop = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(listener, admin, stop.clone()));
+    let events_task = settings.events_url.clone().map(|url| {
+        tokio::spawn(webhooks::forward_events(
+            portway.events(),
+            url,
+            stop.clone(),
+        ))
+    });
     say(format!("gateway listening on {}", gateway.local_addr()));
     say(format!("admin API listening on {admin_addr}"));
     tracing::info!(store = %settings.store, domains = ?settings.domains, "portway serving");
@@ -108,6 +119,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     stop.cancel();
     gateway.close().await;
     let _ = admin_task.await;
+    if let Some(task) = events_task {
+        let _ = task.await;
+    }
     Ok(())
 }
 

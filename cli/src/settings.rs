@@ -173,6 +173,28 @@ pub struct ServeArgs {
     /// Read a PROXY protocol header (v1 or v2) on connections from trusted proxies.
     #[arg(long, env = "PORTWAY_PROXY_PROTOCOL")]
     pub proxy_protocol: Option<bool>,
+    /// Fire an `idle` event for a sandbox without traffic for this long, such as `15m`; 0 for
+    /// none [default: 0].
+    #[arg(long, env = "PORTWAY_IDLE_AFTER", value_parser = parse_duration)]
+    pub idle_after: Option<Duration>,
+    /// An open WebSocket session keeps its sandbox from going idle even without messages.
+    #[arg(long, env = "PORTWAY_WEBSOCKETS_KEEP_ACTIVE")]
+    pub websockets_keep_active: Option<bool>,
+    /// How long a request for a stopped sandbox waits for its wake [default: 60s].
+    #[arg(long, env = "PORTWAY_WAKE_TIMEOUT", value_parser = parse_duration)]
+    pub wake_timeout: Option<Duration>,
+    /// How long a browser waits for a wake before the page that reloads itself [default: 3s].
+    #[arg(long, env = "PORTWAY_WAKE_PAGE_AFTER", value_parser = parse_duration)]
+    pub wake_page_after: Option<Duration>,
+    /// The URL (http or https) the gateway POSTs `{"event": "wake", "sandbox_id", "port"}` to
+    /// when a request arrives for a stopped sandbox; a 2xx answer means the start is under
+    /// way. Without it a stopped sandbox's URLs give 410.
+    #[arg(long, env = "PORTWAY_WAKE_URL", value_name = "URL")]
+    pub wake_url: Option<String>,
+    /// The URL (http or https) every lifecycle event is POSTed to as JSON (`idle`, `exposed`,
+    /// `unexposed`, `running`, `stopped`, `destroyed`), retried with backoff.
+    #[arg(long, env = "PORTWAY_EVENTS_URL", value_name = "URL")]
+    pub events_url: Option<String>,
 }
 
 /// The same settings in a TOML file.
@@ -217,6 +239,12 @@ struct FileSettings {
     upstream_deny: Option<Vec<String>>,
     trusted_proxies: Option<Vec<String>>,
     proxy_protocol: Option<bool>,
+    idle_after: Option<String>,
+    websockets_keep_active: Option<bool>,
+    wake_timeout: Option<String>,
+    wake_page_after: Option<String>,
+    wake_url: Option<String>,
+    events_url: Option<String>,
 }
 
 impl FileSettings {
@@ -260,6 +288,10 @@ impl FileSettings {
             upstream_deny: self.upstream_deny.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
             proxy_protocol: self.proxy_protocol,
+            idle_after: dur("idle_after", &self.idle_after)?,
+            websockets_keep_active: self.websockets_keep_active,
+            wake_timeout: dur("wake_timeout", &self.wake_timeout)?,
+            wake_page_after: dur("wake_page_after", &self.wake_page_after)?,
         })
     }
 }
@@ -276,6 +308,10 @@ pub struct Settings {
     pub normalize_id: bool,
     pub min_token_length: i64,
     pub gateway: portway::GatewayConfig,
+    /// Where wakes are asked for (`--wake-url`), checked.
+    pub wake_url: Option<crate::webhooks::WebhookUrl>,
+    /// Where events go (`--events-url`), checked.
+    pub events_url: Option<crate::webhooks::WebhookUrl>,
 }
 
 /// Parses a duration: humantime's forms (`250ms`, `10s`, `5m`, `1h30m`, `2 days`), and two
@@ -360,6 +396,10 @@ impl ServeArgs {
             upstream_deny: non_empty(&self.upstream_deny),
             trusted_proxies: non_empty(&self.trusted_proxies),
             proxy_protocol: self.proxy_protocol,
+            idle_after: self.idle_after,
+            websockets_keep_active: self.websockets_keep_active,
+            wake_timeout: self.wake_timeout,
+            wake_page_after: self.wake_page_after,
         }
     }
 
@@ -416,6 +456,16 @@ impl ServeArgs {
                 .or(file.min_token_length)
                 .unwrap_or(portway::DEFAULT_MIN_TOKEN_LENGTH as i64),
             gateway,
+            wake_url: self
+                .wake_url
+                .or(file.wake_url)
+                .map(|u| crate::webhooks::WebhookUrl::parse("wake_url", &u))
+                .transpose()?,
+            events_url: self
+                .events_url
+                .or(file.events_url)
+                .map(|u| crate::webhooks::WebhookUrl::parse("events_url", &u))
+                .transpose()?,
         })
     }
 }

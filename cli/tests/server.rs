@@ -197,7 +197,11 @@ async fn expose_fetch_unexpose_and_restart() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json(),
-        json!({"id": "my-box", "upstream_host": "127.0.0.1", "status": "running", "exposed_ports": 0})
+        json!({
+            "id": "my-box", "upstream_host": "127.0.0.1", "status": "running", "exposed_ports": 0,
+            "last_activity_at": null, "open_connections": 0, "websocket_sessions": 0,
+            "requests": 0, "bytes_received": 0, "bytes_sent": 0, "idle_after_seconds": null
+        })
     );
     let r = admin(
         &s,
@@ -1607,4 +1611,259 @@ async fn a_redis_store_over_tls() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+}
+
+/// A platform's webhook receiver: every POST's path and JSON body go to the channel; `/wake`
+/// answers `wake_answer` (and, with 200, starts the sandbox's service on `start_port` after
+/// 200 ms, as a platform starting a container would); `/events` answers 500 to its first
+/// POST (to show the retry) and 200 after.
+async fn webhook_receiver(
+    wake_answer: (u16, &'static str),
+    start_port: u16,
+) -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let events_seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (tx, events_seen) = (tx.clone(), events_seen.clone());
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let (tx, events_seen) = (tx.clone(), events_seen.clone());
+                        async move {
+                            let path = req.uri().path().to_owned();
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let json: Value = serde_json::from_slice(&body).unwrap();
+                            let (status, text) = if path == "/wake" {
+                                if wake_answer.0 == 200 {
+                                    tokio::spawn(async move {
+                                        tokio::time::sleep(Duration::from_millis(200)).await;
+                                        let l = TcpListener::bind(("127.0.0.1", start_port))
+                                            .await
+                                            .unwrap();
+                                        portway_fixture::serve(l).await;
+                                    });
+                                }
+                                wake_answer
+                            } else if events_seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                                == 0
+                            {
+                                (500, "not yet")
+                            } else {
+                                (200, "ok")
+                            };
+                            if status == 200 {
+                                let _ = tx.send((path, json));
+                            }
+                            let mut res = http::Response::new(Full::new(Bytes::from(text)));
+                            *res.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, std::convert::Infallible>(res)
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, rx)
+}
+
+async fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn next_posted(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
+) -> (String, Value) {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a webhook POST within 10 s")
+        .unwrap()
+}
+
+/// `--wake-url` wakes a stopped sandbox once for many requests, which all get 200;
+/// `--events-url` gets every event in order, retried after a failure; `--idle-after` fires
+/// `idle`; the admin API shows the activity.
+#[tokio::test]
+async fn a_wake_url_starts_a_stopped_sandbox_and_events_reach_the_events_url() {
+    let port = free_port().await;
+    let (hooks, mut posted) = webhook_receiver((200, "starting"), port).await;
+    let wake_url = format!("http://{hooks}/wake");
+    let events_url = format!("http://{hooks}/events");
+    let s = Server::start(
+        &[
+            "--store",
+            ":memory:",
+            "--wake-url",
+            &wake_url,
+            "--events-url",
+            &events_url,
+            "--idle-after",
+            "700ms",
+        ],
+        &[],
+    );
+    let host = expose_through_admin(&s, "box", port).await;
+    let r = admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/box",
+        Some(json!({"status": "stopped"})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let requests: Vec<_> = (0..10)
+        .map(|_| {
+            let (gateway, host) = (s.gateway, host.clone());
+            tokio::spawn(async move { call(gateway, "GET", &host, "/status/200", &[], None).await })
+        })
+        .collect();
+    for r in requests {
+        let r = r.await.unwrap();
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    let sandbox = admin(&s, "GET", "/v1/sandboxes/box", None).await.json();
+    assert_eq!(sandbox["status"], "running");
+    assert_eq!(sandbox["requests"], 10);
+    assert_eq!(sandbox["open_connections"], 0);
+    assert_eq!(sandbox["websocket_sessions"], 0);
+    assert!(sandbox["last_activity_at"].as_str().unwrap().ends_with('Z'));
+    // In order: the exposure and the stop (the first POST failed and was sent again), the
+    // wake, the running sandbox, then idle once nothing happens.
+    let mut kinds = Vec::new();
+    let mut wakes = 0;
+    while !kinds.contains(&"idle".to_owned()) {
+        let (path, body) = next_posted(&mut posted).await;
+        if path == "/wake" {
+            wakes += 1;
+            assert_eq!(body["sandbox_id"], "box");
+            assert_eq!(body["port"], port);
+            continue;
+        }
+        assert_eq!(body["sandbox_id"], "box");
+        assert!(body["time"].as_str().unwrap().ends_with('Z'));
+        kinds.push(body["event"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(wakes, 1);
+    assert_eq!(kinds, ["exposed", "stopped", "running", "idle"]);
+    s.stop();
+}
+
+#[tokio::test]
+async fn a_failing_wake_url_gives_503_with_its_answer() {
+    let port = free_port().await;
+    let (hooks, _posted) = webhook_receiver((500, "no capacity left"), port).await;
+    let wake_url = format!("http://{hooks}/wake");
+    let s = Server::start(&["--store", ":memory:", "--wake-url", &wake_url], &[]);
+    let host = expose_through_admin(&s, "box", port).await;
+    admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/box",
+        Some(json!({"status": "stopped"})),
+    )
+    .await;
+    let r = call(s.gateway, "GET", &host, "/", &[], None).await;
+    assert_eq!(r.status, 503);
+    let body = r.json();
+    assert_eq!(body["code"], "SANDBOX_WAKE_FAILED");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("500") && reason.contains("no capacity left"),
+        "{reason}"
+    );
+    // Unreachable: the reason says so.
+    let s = Server::start(
+        &[
+            "--store",
+            ":memory:",
+            "--wake-url",
+            "http://127.0.0.1:1/wake",
+        ],
+        &[],
+    );
+    let host = expose_through_admin(&s, "box", port).await;
+    admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/box",
+        Some(json!({"status": "stopped"})),
+    )
+    .await;
+    let r = call(s.gateway, "GET", &host, "/", &[], None).await;
+    assert_eq!(r.status, 503);
+    assert!(
+        r.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach"),
+        "{:?}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn a_sandbox_s_idle_after_is_set_through_the_admin_api() {
+    let s = Server::start(&["--store", ":memory:"], &[]);
+    let r = admin(&s, "PUT", "/v1/sandboxes/box", None).await;
+    assert_eq!(r.json()["idle_after_seconds"], Value::Null);
+    let r = admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/box",
+        Some(json!({"idle_after_seconds": 0.25})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["idle_after_seconds"], 0.25);
+    let r = admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/box",
+        Some(json!({"idle_after_seconds": -1})),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["code"], "INVALID_ARGUMENT");
+    let r = admin(&s, "GET", "/v1/sandboxes/box", None).await;
+    assert_eq!(
+        r.json()["idle_after_seconds"],
+        0.25,
+        "a refused write keeps it"
+    );
+    let r = admin(
+        &s,
+        "PUT",
+        "/v1/sandboxes/box",
+        Some(json!({"idle_after_seconds": null})),
+    )
+    .await;
+    assert_eq!(r.json()["idle_after_seconds"], Value::Null);
+    let listed = admin(&s, "GET", "/v1/sandboxes", None).await.json();
+    assert_eq!(listed["sandboxes"][0]["requests"], 0);
+}
+
+#[test]
+fn bad_webhook_urls_are_refused_at_start() {
+    for (flag, url) in [
+        ("--wake-url", "ftp://example.com/wake"),
+        ("--events-url", "http:///nohost"),
+        ("--wake-url", "not a url"),
+    ] {
+        let (code, stderr) = serve_output(&[flag, url], &[]);
+        assert_eq!(code, Some(1), "{stderr}");
+        let setting = flag.trim_start_matches("--").replace('-', "_");
+        assert!(stderr.contains(&setting), "{stderr}");
+    }
 }

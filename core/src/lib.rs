@@ -33,6 +33,7 @@ mod connect;
 mod error;
 pub mod gateway;
 mod hostname;
+pub mod lifecycle;
 pub mod options;
 mod port;
 mod portway;
@@ -53,10 +54,14 @@ mod ws_client;
 
 pub use crate::error::{Error, ErrorCode, Result};
 pub use crate::gateway::{
-    ClientAddr, Gateway, GatewayConfig, GatewayHandle, GatewayOptions, GatewayRefusal,
-    GatewayService, MetricsSnapshot,
+    ClientAddr, Gateway, GatewayConfig, GatewayHandle, GatewayHooks, GatewayOptions,
+    GatewayRefusal, GatewayService, MetricsSnapshot,
 };
 pub use crate::hostname::{Hostname, MAX_HOSTNAME_LENGTH, MAX_LABEL_LENGTH};
+pub use crate::lifecycle::{
+    ActivityCounts, EventKind, EventStream, LifecycleEvent, PortActivity, SandboxActivity,
+    WakeHook, WakeRequest,
+};
 pub use crate::options::{DEFAULT_LISTEN, WaitSettings, WsConnectSettings};
 pub use crate::port::MIN_PORT;
 pub use crate::portway::{Portway, PortwayBuilder, PortwaySettings};

@@ -3,7 +3,8 @@
 //! (sandboxes, gateways, lookups). The handle's shared state is in `state.rs`.
 
 use crate::error::{Error, Result};
-use crate::gateway::{self, Gateway, GatewayConfig, GatewayHandle};
+use crate::gateway::{self, Gateway, GatewayConfig, GatewayHandle, GatewayHooks};
+use crate::lifecycle::EventStream;
 use crate::preview_url::Route;
 use crate::registry::{Registry, Resolution, SandboxInfo};
 use crate::rules::RulesBuilder;
@@ -268,9 +269,15 @@ impl Portway {
     /// server (see [`Gateway::proxy_to_sandbox`]). Each call makes a gateway with its own
     /// upstream pool and counters.
     pub fn gateway(&self) -> Result<Gateway> {
+        self.gateway_with(GatewayHooks::default())
+    }
+
+    /// [`Portway::gateway`] with the host's hooks (a wake hook: see [`GatewayHooks`]).
+    pub fn gateway_with(&self, hooks: GatewayHooks) -> Result<Gateway> {
         Gateway::new(
             self.shared_registry().clone(),
             self.gateway_config().clone(),
+            hooks,
         )
     }
 
@@ -287,6 +294,28 @@ impl Portway {
     /// ```
     pub async fn serve(&self, addr: &str) -> Result<GatewayHandle> {
         GatewayHandle::bind(self.gateway()?, addr).await
+    }
+
+    /// [`Portway::serve`] with the host's hooks (a wake hook: see [`GatewayHooks`]).
+    pub async fn serve_with(&self, addr: &str, hooks: GatewayHooks) -> Result<GatewayHandle> {
+        GatewayHandle::bind(self.gateway_with(hooks)?, addr).await
+    }
+
+    /// A subscription to this Portway's lifecycle events (`idle`, `exposed`, `unexposed`,
+    /// `running`, `stopped`, `destroyed`), from now on.
+    ///
+    /// ```
+    /// # async fn demo() -> portway::Result<()> {
+    /// let portway = portway::Portway::builder().build()?;
+    /// let events = portway.events();
+    /// portway.sandbox("box", "127.0.0.1")?.expose_port(8080, portway::ExposeOptions::new("localhost")).await?;
+    /// let event = events.next().await.unwrap();
+    /// assert_eq!((event.kind.as_str(), event.port), ("exposed", Some(8080)));
+    /// events.close();
+    /// # Ok(()) }
+    /// ```
+    pub fn events(&self) -> EventStream {
+        self.registry().lifecycle.subscribe()
     }
 
     /// Decides what the gateway does with a request for `host` (its Host header).

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::hostname::Hostname;
+use crate::lifecycle::{Lifecycle, PortCounters, Summary};
 use crate::preview_url::preview_url;
 use crate::rules::Rules;
 use crate::store::now_ms;
@@ -113,6 +114,8 @@ impl Resolution {
 pub struct Upstream {
     target: Arc<RouteTarget>,
     port: u16,
+    /// The port's activity counters, which the request counts on.
+    activity: Arc<PortCounters>,
 }
 
 impl Upstream {
@@ -139,6 +142,11 @@ impl Upstream {
     /// The host, shared (the gateway keys its connection pool by it).
     pub(crate) fn host_shared(&self) -> &Arc<str> {
         &self.target.host
+    }
+
+    /// The port's activity counters.
+    pub(crate) fn activity(&self) -> &Arc<PortCounters> {
+        &self.activity
     }
 }
 
@@ -187,6 +195,8 @@ pub(crate) struct PortEntry {
 struct Index {
     sandboxes: HashMap<Arc<str>, SandboxEntry>,
     routes: RouteTable,
+    /// Where each route's activity counters come from.
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl Deref for Index {
@@ -208,8 +218,15 @@ impl Index {
         let sb = self.sandboxes.get(id);
         for port in ports {
             match sb.and_then(|sb| Some((sb, sb.ports.get(&port)?))) {
-                Some((sb, e)) => self.routes.insert(&sb.target, port, &e.token, sb.status),
-                None => self.routes.remove(id, port),
+                Some((sb, e)) => {
+                    let activity = self.lifecycle.port(&sb.target.sandbox_id, port);
+                    self.routes
+                        .insert(&sb.target, port, &e.token, sb.status, activity)
+                }
+                None => {
+                    self.routes.remove(id, port);
+                    self.lifecycle.remove_port(id, port);
+                }
             }
         }
     }
@@ -236,8 +253,11 @@ impl Index {
     }
 
     /// The index of everything a store holds.
-    fn of_records(records: Vec<SandboxRecord>) -> Index {
-        let mut index = Index::default();
+    fn of_records(records: Vec<SandboxRecord>, lifecycle: &Arc<Lifecycle>) -> Index {
+        let mut index = Index {
+            lifecycle: lifecycle.clone(),
+            ..Index::default()
+        };
         for record in records {
             let (id, entry) = sandbox_entry(record);
             index.insert(id.clone(), entry);
@@ -247,6 +267,14 @@ impl Index {
     }
 
     /// Makes every route of a sandbox match its entry (status or upstream changed).
+    /// What the lifecycle events of sandbox `id` are derived from.
+    fn summary(&self, id: &str) -> Option<Summary> {
+        self.sandboxes.get(id).map(|sb| Summary {
+            status: sb.status,
+            ports: sb.ports.keys().copied().collect(),
+        })
+    }
+
     fn sync_sandbox(&mut self, id: &str) {
         let ports: Vec<u16> = self
             .sandboxes
@@ -273,12 +301,14 @@ impl RouteTarget {
     }
 }
 
-/// One exposed port as the gateway needs it: 32 bytes, the token inline (zero-padded), so
+/// One exposed port as the gateway needs it: 40 bytes, the token inline (zero-padded) and
+/// the port's activity counters by reference, so
 /// that the table of 100,000 routes stays a few MiB and a lookup touches one slot of it and
 /// its sandbox's shared target.
 #[derive(Debug)]
 pub(crate) struct RouteSlot {
     target: Arc<RouteTarget>,
+    activity: Arc<PortCounters>,
     token: [u8; MAX_TOKEN_LENGTH],
     port: u16,
     status: SandboxStatus,
@@ -304,6 +334,7 @@ impl RouteSlot {
         Upstream {
             target: self.target.clone(),
             port: self.port,
+            activity: self.activity.clone(),
         }
     }
 }
@@ -327,9 +358,17 @@ impl RouteTable {
         self.slots.find(self.hash(id, port), |s| s.is(id, port))
     }
 
-    fn insert(&mut self, target: &Arc<RouteTarget>, port: u16, token: &str, status: SandboxStatus) {
+    fn insert(
+        &mut self,
+        target: &Arc<RouteTarget>,
+        port: u16,
+        token: &str,
+        status: SandboxStatus,
+        activity: Arc<PortCounters>,
+    ) {
         let slot = RouteSlot {
             target: target.clone(),
+            activity,
             token: padded(token.as_bytes()),
             port,
             status,
@@ -454,6 +493,8 @@ pub(crate) struct Registry {
     pub listeners: Arc<OwnListeners>,
     /// A shared store: its revision just before [`Registry::open`] read it.
     loaded_at: Option<Revision>,
+    /// Activity, events and wakes (shared with the index, which reports every change).
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 impl Registry {
@@ -465,14 +506,20 @@ impl Registry {
         } else {
             None
         };
-        let index = Index::of_records(store.load()?);
-        Ok(Registry {
+        let lifecycle = Arc::new(Lifecycle::default());
+        let records = store.load()?;
+        let index = Index::of_records(Vec::new(), &lifecycle);
+        let registry = Registry {
             rules,
             store: Mutex::new(store),
             index: RwLock::new(index),
             listeners: Arc::default(),
             loaded_at,
-        })
+            lifecycle,
+        };
+        let loaded = Index::of_records(records, &registry.lifecycle);
+        registry.replace_all(loaded);
+        Ok(registry)
     }
 
     fn writer(&self) -> MutexGuard<'_, Box<dyn Store>> {
@@ -483,8 +530,33 @@ impl Registry {
         self.index.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn update(&self, f: impl FnOnce(&mut Index)) {
-        f(&mut self.index.write().unwrap_or_else(PoisonError::into_inner))
+    /// Changes sandbox `id` in the index, and reports the change to the lifecycle (its
+    /// events), under the index's lock so that the events come in the order of the changes.
+    fn update(&self, id: &str, f: impl FnOnce(&mut Index)) {
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        let before = index.summary(id);
+        f(&mut index);
+        let after = index.summary(id);
+        self.lifecycle.changed(id, before.as_ref(), after.as_ref());
+    }
+
+    /// Replaces the whole index (a full read of the store), reporting each sandbox that
+    /// changed.
+    fn replace_all(&self, new: Index) {
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        let mut ids: Vec<Arc<str>> = index.sandboxes.keys().cloned().collect();
+        ids.extend(
+            new.sandboxes
+                .keys()
+                .filter(|id| !index.contains_key(&***id))
+                .cloned(),
+        );
+        let before: Vec<Option<Summary>> = ids.iter().map(|id| index.summary(id)).collect();
+        *index = new;
+        for (id, before) in ids.iter().zip(before) {
+            self.lifecycle
+                .changed(id, before.as_ref(), index.summary(id).as_ref());
+        }
     }
 
     /// Runs one write to sandbox `id` under the store's lock. With a shared store, the
@@ -500,7 +572,7 @@ impl Registry {
         for _ in 0..MAX_WRITE_ATTEMPTS {
             if store.shared() {
                 let fresh = store.read_for_write(id)?;
-                self.update(|index| index.replace(id, fresh));
+                self.update(id, |index| index.replace(id, fresh));
             }
             if let Some(done) = attempt(store.as_mut())? {
                 return Ok(done);
@@ -518,7 +590,7 @@ impl Registry {
     pub fn refresh(&self, id: &str) -> Result<()> {
         let mut store = self.writer();
         let fresh = store.read(id)?;
-        self.update(|index| index.replace(id, fresh));
+        self.update(id, |index| index.replace(id, fresh));
         Ok(())
     }
 
@@ -527,8 +599,8 @@ impl Registry {
     pub fn reload(&self) -> Result<Revision> {
         let mut store = self.writer();
         let revision = store.revision()?;
-        let index = Index::of_records(store.load()?);
-        self.update(|current| *current = index);
+        let index = Index::of_records(store.load()?, &self.lifecycle);
+        self.replace_all(index);
         Ok(revision)
     }
 
@@ -602,7 +674,7 @@ impl Registry {
                 return Ok(None);
             }
             let name = record.name.clone();
-            self.update(|index| {
+            self.update(id, |index| {
                 let sb = entry(index, id, upstream_host, status);
                 let entry = PortEntry {
                     token: record.token,
@@ -632,7 +704,7 @@ impl Registry {
             })? {
                 return Ok(None);
             }
-            self.update(|index| {
+            self.update(id, |index| {
                 if let Some(sb) = index.get_mut(id) {
                     sb.ports.remove(&port);
                 }
@@ -672,7 +744,7 @@ impl Registry {
                 return Ok(None);
             }
             let mut exposed_ports = 0;
-            self.update(|index| {
+            self.update(id, |index| {
                 let sb = entry(index, id, &upstream, status);
                 exposed_ports = sb.ports.len();
                 index.sync_sandbox(id);
@@ -695,7 +767,7 @@ impl Registry {
             if !store.try_apply(Change::DeleteSandbox { id })? {
                 return Ok(None);
             }
-            self.update(|index| index.replace(id, None));
+            self.update(id, |index| index.replace(id, None));
             Ok(Some(true))
         })
     }
@@ -978,7 +1050,7 @@ mod tests {
 
     #[test]
     fn route_slots_stay_small() {
-        assert!(std::mem::size_of::<RouteSlot>() <= 32);
+        assert!(std::mem::size_of::<RouteSlot>() <= 40);
     }
 
     #[test]
@@ -991,13 +1063,15 @@ mod tests {
             })
         };
         let (a, b) = (target("box"), target("box-2"));
-        t.insert(&a, 8080, "tok1", SandboxStatus::Running);
-        t.insert(&b, 8080, "tok2", SandboxStatus::Stopped);
-        t.insert(&a, 8081, "tok3", SandboxStatus::Running);
+        let lifecycle = Lifecycle::default();
+        let counters = |t: &Arc<RouteTarget>, port| lifecycle.port(&t.sandbox_id, port);
+        t.insert(&a, 8080, "tok1", SandboxStatus::Running, counters(&a, 8080));
+        t.insert(&b, 8080, "tok2", SandboxStatus::Stopped, counters(&b, 8080));
+        t.insert(&a, 8081, "tok3", SandboxStatus::Running, counters(&a, 8081));
         assert_eq!(t.get("box", 8080).unwrap().token, padded(b"tok1"));
         assert_eq!(t.get("box-2", 8080).unwrap().status, SandboxStatus::Stopped);
         assert!(t.get("box", 8082).is_none() && t.get("box-3", 8080).is_none());
-        t.insert(&a, 8080, "tok4", SandboxStatus::Stopped);
+        t.insert(&a, 8080, "tok4", SandboxStatus::Stopped, counters(&a, 8080));
         assert_eq!(t.slots.len(), 3);
         assert_eq!(t.get("box", 8080).unwrap().token, padded(b"tok4"));
         t.remove("box", 8080);

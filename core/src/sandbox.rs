@@ -3,8 +3,10 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::lifecycle::SandboxActivity;
 use crate::preview_url::preview_url;
 use crate::state::Portway;
 use crate::store::SandboxStatus;
@@ -292,6 +294,55 @@ impl Sandbox {
             .write(move |reg| reg.put_sandbox(&id, Some(&upstream), &upstream, Some(status)))
             .await
             .map(drop)
+    }
+
+    /// What the gateways of this process have seen of the sandbox: the last request or
+    /// WebSocket message, requests and sessions open, requests and bytes, in all and per
+    /// exposed port. All zero (and no last activity) for a sandbox no request reached.
+    ///
+    /// ```
+    /// # async fn demo() -> portway::Result<()> {
+    /// let portway = portway::Portway::builder().build()?;
+    /// let sb = portway.sandbox("box", "127.0.0.1")?;
+    /// assert_eq!(sb.activity().total.requests, 0);
+    /// assert!(sb.activity().total.last_activity_at.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn activity(&self) -> SandboxActivity {
+        self.portway
+            .registry()
+            .lifecycle
+            .activity(&self.id)
+            .unwrap_or_else(|| SandboxActivity {
+                sandbox_id: self.id.to_string(),
+                ..SandboxActivity::default()
+            })
+    }
+
+    /// Sets this sandbox's own `idle_after`: how long without traffic before its `idle`
+    /// event (see `Portway::events`). `None`: the gateway setting `idle_after`;
+    /// zero: never idle. Kept by this process (not in the store) for as long as the sandbox
+    /// exists.
+    pub fn set_idle_after(&self, idle_after: Option<Duration>) -> Result<()> {
+        if let Some(d) = idle_after
+            && d > crate::options::MAX_DURATION
+        {
+            return Err(Error::InvalidArgument(format!(
+                "idle_after is too long (got {} s; at most {} days)",
+                d.as_secs(),
+                crate::options::MAX_DURATION.as_secs() / 86_400
+            )));
+        }
+        self.portway
+            .registry()
+            .lifecycle
+            .set_idle_after(&self.id, idle_after);
+        Ok(())
+    }
+
+    /// This sandbox's own `idle_after`, if it has one.
+    pub fn idle_after(&self) -> Option<Duration> {
+        self.portway.registry().lifecycle.idle_after_of(&self.id)
     }
 
     /// Forgets the sandbox and its tokens: its URLs give 404. Idempotent.

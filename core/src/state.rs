@@ -48,6 +48,10 @@ impl Portway {
         blocking_writes: bool,
     ) -> Portway {
         let registry = Arc::new(registry);
+        registry.lifecycle.configure(
+            gateway_config.idle_after,
+            gateway_config.websockets_keep_active,
+        );
         // A shared store: changes other processes write reach this registry too.
         crate::registry::follow(&registry);
         Portway {

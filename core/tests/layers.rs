@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["preview_url"],
     &["rules"],
     &["store"],
+    &["lifecycle"],
     &["registry"],
     &["connect", "runtime"],
     &["wait", "ws_client"],

@@ -1127,7 +1127,7 @@ fn referrer_policy_takes_the_policy_tokens_of_the_w3c_spec() {
 fn durations_set_on_the_struct_are_bounded_too() {
     use portway::GatewayConfig;
     let long = Duration::MAX;
-    let cases: [(&str, GatewayConfig); 8] = [
+    let cases: [(&str, GatewayConfig); 11] = [
         (
             "head_timeout",
             GatewayConfig {
@@ -1181,6 +1181,27 @@ fn durations_set_on_the_struct_are_bounded_too() {
             "shutdown_timeout",
             GatewayConfig {
                 shutdown_timeout: long,
+                ..Default::default()
+            },
+        ),
+        (
+            "idle_after",
+            GatewayConfig {
+                idle_after: long,
+                ..Default::default()
+            },
+        ),
+        (
+            "wake_timeout",
+            GatewayConfig {
+                wake_timeout: long,
+                ..Default::default()
+            },
+        ),
+        (
+            "wake_page_after",
+            GatewayConfig {
+                wake_page_after: long,
                 ..Default::default()
             },
         ),

@@ -4,6 +4,7 @@
 //! malformed body is answered 400 rather than blamed on the sandbox, and whether it went out
 //! whole, so that its upstream connection is reused only then.
 
+use crate::lifecycle::PortCounters;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -180,11 +181,13 @@ pin_project! {
         #[pin]
         inner: B,
         state: Arc<BodyState>,
+        // The port whose received bytes it counts.
+        counters: Arc<PortCounters>,
     }
 }
 
 impl<B: Body> Watched<B> {
-    pub fn new(inner: B) -> (Watched<B>, Arc<BodyState>) {
+    pub fn new(inner: B, counters: Arc<PortCounters>) -> (Watched<B>, Arc<BodyState>) {
         let state = Arc::new(BodyState::default());
         if inner.is_end_stream() {
             state.set(ENDED);
@@ -193,6 +196,7 @@ impl<B: Body> Watched<B> {
             Watched {
                 inner,
                 state: state.clone(),
+                counters,
             },
             state,
         )
@@ -214,6 +218,11 @@ impl<B: Body<Data = Bytes>> Body for Watched<B> {
             // Trailers are a body's last frame.
             Poll::Ready(None) => this.state.set(ENDED),
             Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => this.state.set(ENDED),
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.counters.received(data.len());
+                }
+            }
             _ => {}
         }
         res

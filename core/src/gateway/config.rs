@@ -124,6 +124,22 @@ macro_rules! gateway_options {
             /// `trusted_proxies` address, and take the client's address from it. Connections
             /// from other addresses are served as plain HTTP. Default off.
             proxy_protocol: bool = false;
+            /// A sandbox with no request, no response and no WebSocket message for this long,
+            /// and no request open, gets one `idle` event (and another only after new traffic):
+            /// what a platform stops idle sandboxes on. Zero (default): no idle events. A
+            /// sandbox's own setting (`Sandbox::set_idle_after`) wins.
+            idle_after: ::std::time::Duration = ::std::time::Duration::ZERO;
+            /// Whether an open WebSocket session keeps its sandbox from going idle even
+            /// without messages. Default off: a session with no message for `idle_after`
+            /// counts as idle.
+            websockets_keep_active: bool = false;
+            /// How long a request for a stopped sandbox waits for the wake hook and then for
+            /// the port to answer, before 504 `SANDBOX_WAKE_TIMEOUT`. Default 60 s.
+            wake_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(60);
+            /// How long a browser (`Accept: text/html`) waits for a wake before it gets a page
+            /// that says the sandbox is starting and reloads itself (503 `SANDBOX_STARTING`).
+            /// Default 3 s.
+            wake_page_after: ::std::time::Duration = ::std::time::Duration::from_secs(3);
         }
     };
 }
@@ -280,6 +296,7 @@ impl GatewayConfig {
             ("ws_idle_timeout", self.ws_idle_timeout),
             ("connect_timeout", self.connect_timeout),
             ("response_timeout", self.response_timeout),
+            ("wake_timeout", self.wake_timeout),
         ] {
             if d.is_zero() {
                 return bad(format!("{name} must be more than zero"));

@@ -11,6 +11,7 @@
 //! forgotten once it has refilled (it would behave as a new one) or, past
 //! [`MAX_RATE_KEYS`], when it is the least recently used.
 
+use crate::lifecycle::{OpenGuard, PortCounters};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::IpAddr;
@@ -77,6 +78,7 @@ impl SandboxLimits {
         Some(SandboxPermit {
             limits: self.clone(),
             sandbox: sandbox.clone(),
+            open: None,
         })
     }
 }
@@ -86,6 +88,27 @@ impl SandboxLimits {
 pub(crate) struct SandboxPermit {
     limits: Arc<SandboxLimits>,
     sandbox: Arc<str>,
+    /// The request counted open on its port's activity, once it has one.
+    open: Option<OpenGuard>,
+}
+
+impl SandboxPermit {
+    /// Counts the request open on `counters` (its port's activity) for as long as the
+    /// permit is held.
+    #[inline]
+    pub fn count_on(&mut self, counters: &Arc<PortCounters>) {
+        self.open = Some(counters.open());
+    }
+
+    /// The request's activity guard, if it is counted.
+    pub fn activity(&mut self) -> Option<&mut OpenGuard> {
+        self.open.as_mut()
+    }
+
+    /// The port the request is counted on.
+    pub fn counters(&self) -> Option<&Arc<PortCounters>> {
+        self.open.as_ref().map(OpenGuard::port)
+    }
 }
 
 impl Drop for SandboxPermit {
@@ -132,8 +155,17 @@ impl<B: Body<Data = Bytes>> Body for Guarded<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
         let res = this.inner.poll_frame(cx);
-        if matches!(res, Poll::Ready(None | Some(Err(_)))) {
-            this.permit.take();
+        match &res {
+            Poll::Ready(None | Some(Err(_))) => drop(this.permit.take()),
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(counters)) = (
+                    frame.data_ref(),
+                    this.permit.as_ref().and_then(SandboxPermit::counters),
+                ) {
+                    counters.sent(data.len());
+                }
+            }
+            Poll::Pending => {}
         }
         res
     }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::lifecycle::Lifecycle;
+
 /// Upper bounds of the upstream latency histogram, in seconds.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -33,6 +35,9 @@ pub struct Metrics {
     /// Keys with a bucket in the client and the sandbox rate limiters.
     pub(crate) rate_keys_client: Arc<AtomicUsize>,
     pub(crate) rate_keys_sandbox: Arc<AtomicUsize>,
+    wakes: AtomicU64,
+    /// The activity of the Portway the gateway serves, for its gauges.
+    pub(crate) lifecycle: Option<Arc<Lifecycle>>,
 }
 
 impl Default for Metrics {
@@ -55,6 +60,8 @@ impl Default for Metrics {
             access_log_dropped: AtomicU64::new(0),
             rate_keys_client: Arc::default(),
             rate_keys_sandbox: Arc::default(),
+            wakes: AtomicU64::new(0),
+            lifecycle: None,
         }
     }
 }
@@ -84,9 +91,19 @@ pub struct MetricsSnapshot {
     pub access_log_dropped: u64,
     /// Client addresses the client request rate tracks now.
     pub rate_limit_client_keys: u64,
+    /// Wakes of stopped sandboxes this gateway started (its wake hook called).
+    pub wakes: u64,
 }
 
 impl Metrics {
+    /// The counters of a gateway serving the Portway whose lifecycle this is.
+    pub(crate) fn of(lifecycle: Arc<Lifecycle>) -> Metrics {
+        Metrics {
+            lifecycle: Some(lifecycle),
+            ..Metrics::default()
+        }
+    }
+
     pub(crate) fn response(&self, status: u16) {
         if let Some(c) = self.responses.get(usize::from(status).wrapping_sub(100)) {
             c.fetch_add(1, Relaxed);
@@ -145,6 +162,10 @@ impl Metrics {
         self.ws_total.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn wake_started(&self) {
+        self.wakes.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn ws_closed(&self) {
         self.ws_open.fetch_sub(1, Relaxed);
     }
@@ -163,6 +184,7 @@ impl Metrics {
             access_log_lines: self.access_log_lines.load(Relaxed),
             access_log_dropped: self.access_log_dropped.load(Relaxed),
             rate_limit_client_keys: self.rate_keys_client.load(Relaxed) as u64,
+            wakes: self.wakes.load(Relaxed),
         }
     }
 
@@ -197,7 +219,29 @@ impl Metrics {
         let sum = self.latency_sum_us.load(Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "portway_upstream_latency_seconds_sum {sum}");
         let _ = writeln!(out, "portway_upstream_latency_seconds_count {count}");
+        let (active, waking) = self
+            .lifecycle
+            .as_ref()
+            .map_or((0, 0), |l| (l.active_sandboxes(), l.wakes.in_progress()));
         let gauges = [
+            (
+                "portway_wakes_total",
+                "Wakes of stopped sandboxes started (the wake hook called).",
+                "counter",
+                self.wakes.load(Relaxed) as i64,
+            ),
+            (
+                "portway_wakes_in_progress",
+                "Wakes of stopped sandboxes in progress now.",
+                "gauge",
+                waking as i64,
+            ),
+            (
+                "portway_active_sandboxes",
+                "Sandboxes with requests or WebSocket sessions open now.",
+                "gauge",
+                active as i64,
+            ),
             (
                 "portway_open_connections",
                 "Client connections open now.",

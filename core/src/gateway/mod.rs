@@ -46,6 +46,7 @@ mod refusal;
 mod relay;
 mod route;
 mod server;
+mod wake;
 mod ws_proxy;
 
 use std::convert::Infallible;
@@ -82,6 +83,7 @@ use self::limits::{
 use self::pool::{Lease, Pooled, UpstreamPool};
 use self::route::{preview_host, request_host};
 use crate::connect::UpstreamGuard;
+use crate::lifecycle::WakeHook;
 use crate::registry::{Registry, Resolution, Upstream};
 use crate::upstream_policy::UpstreamPolicy;
 
@@ -142,10 +144,66 @@ struct Inner {
     kill: CancellationToken,
     /// Connections and WebSocket relays.
     tasks: TaskTracker,
+    /// The host's hooks.
+    hooks: GatewayHooks,
+}
+
+/// The host's callbacks a gateway calls: today the wake hook, which starts a stopped
+/// sandbox when a request for it arrives (without one, a stopped sandbox's URLs give 410).
+///
+/// ```
+/// # async fn demo() -> portway::Result<()> {
+/// let portway = portway::Portway::builder().build()?;
+/// let hooks = portway::GatewayHooks::new().wake(|req: portway::WakeRequest| async move {
+///     // start the sandbox req.sandbox_id here
+///     Ok::<(), String>(())
+/// });
+/// let gateway = portway.serve_with("127.0.0.1:0", hooks).await?;
+/// gateway.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct GatewayHooks {
+    wake: Option<Arc<dyn WakeHook>>,
+}
+
+impl GatewayHooks {
+    /// No hooks.
+    pub fn new() -> GatewayHooks {
+        GatewayHooks::default()
+    }
+
+    /// Sets the wake hook.
+    pub fn wake(self, hook: impl WakeHook) -> GatewayHooks {
+        self.wake_shared(Arc::new(hook))
+    }
+
+    /// Sets the wake hook, shared.
+    pub fn wake_shared(mut self, hook: Arc<dyn WakeHook>) -> GatewayHooks {
+        self.wake = Some(hook);
+        self
+    }
+
+    /// Whether a wake hook is set.
+    pub fn has_wake(&self) -> bool {
+        self.wake.is_some()
+    }
+}
+
+impl std::fmt::Debug for GatewayHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayHooks")
+            .field("wake", &self.wake.is_some())
+            .finish()
+    }
 }
 
 impl Gateway {
-    pub(crate) fn new(registry: Arc<Registry>, config: GatewayConfig) -> crate::Result<Gateway> {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        config: GatewayConfig,
+        hooks: GatewayHooks,
+    ) -> crate::Result<Gateway> {
         config.validate()?;
         let guard = UpstreamGuard {
             policy: UpstreamPolicy {
@@ -161,7 +219,7 @@ impl Gateway {
             config.connect_timeout,
             guard.clone(),
         );
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::of(registry.lifecycle.clone()));
         let access_log = match &config.access_log {
             Some(target) => Some(Arc::new(AccessLog::open(target, metrics.clone())?)),
             None => None,
@@ -191,6 +249,7 @@ impl Gateway {
                 graceful: CancellationToken::new(),
                 kill: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                hooks,
             }),
         })
     }
@@ -294,7 +353,7 @@ impl Gateway {
         if headers::is_loop(req.headers(), &self.inner.via) {
             return Ok(self.refuse(GatewayRefusal::loop_detected(), &req));
         }
-        let routed = self.route(&req);
+        let (routed, stale) = self.route(&req);
         if !answer_all && matches!(routed, Err(GatewayRefusal::NotFound)) {
             // Not a preview host: the host application's own routes may take the request.
             return Err(req);
@@ -306,14 +365,21 @@ impl Gateway {
         if let Err(why) = self.throttle(client) {
             return Ok(self.refuse(why, &req));
         }
-        let upstream = match routed {
-            Ok(upstream) => upstream,
-            Err(why) => return Ok(self.refuse(why, &req)),
+        let (upstream, mut permit) = match (routed, stale, &self.inner.hooks.wake) {
+            (Ok(upstream), _, _) => match self.admit(&upstream) {
+                Ok(permit) => (upstream, permit),
+                Err(why) => return Ok(self.refuse(why, &req)),
+            },
+            // A stopped sandbox, and a hook to start it: the wake phase.
+            (Err(_), Some((id, port)), Some(hook)) => {
+                match self.wake(wake::Held::of(&req), hook, id, port).await {
+                    Ok(woken) => woken,
+                    Err(res) => return Ok(res),
+                }
+            }
+            (Err(why), _, _) => return Ok(self.refuse(why, &req)),
         };
-        let permit = match self.admit(&upstream) {
-            Ok(permit) => permit,
-            Err(why) => return Ok(self.refuse(why, &req)),
-        };
+        permit.count_on(upstream.activity());
         let res = if headers::is_websocket_upgrade(req.headers()) && req.method() == Method::GET {
             if let Some(why) = GatewayRefusal::handshake_with_body(req.headers()) {
                 return Ok(self.refuse(why, &req));
@@ -333,14 +399,23 @@ impl Gateway {
     }
 
     /// The route phase: the exposed port a request's host names (`route.rs`, `resolve`), or
-    /// the refusal the resolution gets (`GatewayRefusal::of_resolution`).
+    /// the refusal the resolution gets (`GatewayRefusal::of_resolution`); with the stopped
+    /// sandbox and port, for the wake phase, when it is one.
     #[inline]
-    fn route<B>(&self, req: &Request<B>) -> Result<Upstream, GatewayRefusal> {
+    #[allow(clippy::type_complexity)]
+    fn route<B>(
+        &self,
+        req: &Request<B>,
+    ) -> (Result<Upstream, GatewayRefusal>, Option<(String, u16)>) {
         let resolution = match request_host(req) {
             Some(host) => resolve(&self.inner.registry, host),
             None => Resolution::NotPreview,
         };
-        GatewayRefusal::of_resolution(resolution)
+        let stale = match &resolution {
+            Resolution::Stale { sandbox_id, port } => Some((sandbox_id.clone(), *port)),
+            _ => None,
+        };
+        (GatewayRefusal::of_resolution(resolution), stale)
     }
 
     /// The throttle phase: a token of the client's request rate (`client_request_rate`), or
@@ -362,17 +437,21 @@ impl Gateway {
     /// (`limits.rs`); 429 `RATE_LIMITED` or 429 `SANDBOX_CONNECTION_LIMIT` otherwise.
     #[inline]
     fn admit(&self, upstream: &Upstream) -> Result<SandboxPermit, GatewayRefusal> {
+        self.admit_sandbox(upstream.sandbox_id_shared())
+    }
+
+    /// [`Gateway::admit`] for sandbox `id`.
+    #[inline]
+    fn admit_sandbox(&self, id: &Arc<str>) -> Result<SandboxPermit, GatewayRefusal> {
         if let Some(limiter) = &self.inner.sandbox_rate {
-            limiter
-                .check(upstream.sandbox_id_shared())
-                .map_err(|wait| {
-                    self.inner.metrics.rate_limited(true);
-                    GatewayRefusal::rate_limited(wait)
-                })?;
+            limiter.check(id).map_err(|wait| {
+                self.inner.metrics.rate_limited(true);
+                GatewayRefusal::rate_limited(wait)
+            })?;
         }
         self.inner
             .limits
-            .admit(upstream.sandbox_id_shared())
+            .admit(id)
             .ok_or_else(GatewayRefusal::sandbox_at_limit)
     }
 
@@ -444,7 +523,7 @@ impl Gateway {
             return refuse(why);
         }
         let (parts, body) = req.into_parts();
-        let (body, body_state) = Watched::new(body);
+        let (body, body_state) = Watched::new(body, upstream.activity().clone());
         let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
         match self.connect(&upstream, upstream_req, body_state).await {
             Ok((res, lease)) => self.relay(res, lease, permit, host.as_ref()),

@@ -79,6 +79,16 @@ pub enum GatewayRefusal {
     UpstreamForbidden,
     /// 508: the request has already passed through this gateway (a loop between gateways).
     LoopDetected,
+    /// 503: the wake hook failed or refused to start the stopped sandbox (its reason is
+    /// added for API clients).
+    SandboxWakeFailed,
+    /// 504: the stopped sandbox did not start (the hook, then its port) within
+    /// `wake_timeout`.
+    SandboxWakeTimeout,
+    /// 503, to a browser: the sandbox is starting; the page reloads itself.
+    SandboxStarting,
+    /// 503: the gateway is shutting down (a request held for a wake), with `Retry-After`.
+    ShuttingDown,
 }
 
 impl GatewayRefusal {
@@ -249,7 +259,11 @@ impl GatewayRefusal {
             | GatewayRefusal::UpstreamForbidden => StatusCode::BAD_GATEWAY,
             GatewayRefusal::LoopDetected => StatusCode::LOOP_DETECTED,
             GatewayRefusal::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            GatewayRefusal::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayRefusal::TooManyConnections
+            | GatewayRefusal::SandboxWakeFailed
+            | GatewayRefusal::SandboxStarting
+            | GatewayRefusal::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayRefusal::SandboxWakeTimeout => StatusCode::GATEWAY_TIMEOUT,
             GatewayRefusal::SandboxConnectionLimit
             | GatewayRefusal::ClientConnectionLimit
             | GatewayRefusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -273,6 +287,10 @@ impl GatewayRefusal {
             GatewayRefusal::RateLimited { .. } => "RATE_LIMITED",
             GatewayRefusal::UpstreamForbidden => "UPSTREAM_FORBIDDEN",
             GatewayRefusal::LoopDetected => "LOOP_DETECTED",
+            GatewayRefusal::SandboxWakeFailed => "SANDBOX_WAKE_FAILED",
+            GatewayRefusal::SandboxWakeTimeout => "SANDBOX_WAKE_TIMEOUT",
+            GatewayRefusal::SandboxStarting => "SANDBOX_STARTING",
+            GatewayRefusal::ShuttingDown => "SHUTTING_DOWN",
         }
     }
 
@@ -300,6 +318,12 @@ impl GatewayRefusal {
                 "The sandbox's upstream address is not allowed by the gateway's policy"
             }
             GatewayRefusal::LoopDetected => "The request looped back to this gateway",
+            GatewayRefusal::SandboxWakeFailed => "The sandbox could not be started",
+            GatewayRefusal::SandboxWakeTimeout => "The sandbox did not start in time",
+            GatewayRefusal::SandboxStarting => {
+                "The sandbox is starting; this page reloads itself when it is ready"
+            }
+            GatewayRefusal::ShuttingDown => "The gateway is shutting down; try again shortly",
         }
     }
 
@@ -311,13 +335,31 @@ impl GatewayRefusal {
     /// [`GatewayRefusal::response`] from the request's `Accept` header alone, all an answer
     /// looks at (kept by the phases that no longer hold the request).
     pub(super) fn respond(self, accept: Option<&HeaderValue>) -> Response<Body> {
-        let wants_html = accept
+        self.respond_with(accept, None)
+    }
+
+    /// [`GatewayRefusal::respond`] with the reason a hook gave, added to the JSON body as
+    /// `reason` (a browser's page does not show it).
+    pub(super) fn respond_with_reason(
+        self,
+        accept: Option<&HeaderValue>,
+        reason: &str,
+    ) -> Response<Body> {
+        self.respond_with(accept, Some(reason))
+    }
+
+    /// Whether a client prefers HTML (`Accept` names `text/html`): a browser.
+    pub(super) fn wants_html(accept: Option<&HeaderValue>) -> bool {
+        accept
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"));
-        let (content_type, body) = if wants_html {
+            .is_some_and(|v| v.contains("text/html"))
+    }
+
+    fn respond_with(self, accept: Option<&HeaderValue>, reason: Option<&str>) -> Response<Body> {
+        let (content_type, body) = if Self::wants_html(accept) {
             ("text/html; charset=utf-8", self.html())
         } else {
-            ("application/json", self.json())
+            ("application/json", self.json(reason))
         };
         let mut res = Response::new(
             Full::new(Bytes::from(body))
@@ -331,8 +373,17 @@ impl GatewayRefusal {
         if self == GatewayRefusal::BadRequest {
             h.insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        if let GatewayRefusal::RateLimited { retry_after } = self {
-            h.insert(RETRY_AFTER, HeaderValue::from(retry_after));
+        match self {
+            GatewayRefusal::RateLimited { retry_after } => {
+                h.insert(RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            GatewayRefusal::SandboxStarting => {
+                h.insert(RETRY_AFTER, HeaderValue::from(STARTING_RELOAD_SECS));
+            }
+            GatewayRefusal::ShuttingDown => {
+                h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         res
     }
@@ -356,14 +407,18 @@ impl GatewayRefusal {
         (head, body)
     }
 
-    fn json(self) -> String {
-        serde_json::json!({"error": self.message(), "code": self.code()}).to_string()
+    fn json(self, reason: Option<&str>) -> String {
+        let mut body = serde_json::json!({"error": self.message(), "code": self.code()});
+        if let Some(reason) = reason {
+            body["reason"] = reason.into();
+        }
+        body.to_string()
     }
 
     fn html(self) -> String {
         let status = self.status();
         format!(
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{code} {reason}</title>\
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\">{refresh}<title>{code} {reason}</title>\
              <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;\
              padding:0 1rem;color:#222}}code{{color:#666}}</style></head>\n<body><h1>{code} \
              {reason}</h1><p>{message}.</p><p><code>{err}</code></p></body></html>\n",
@@ -371,9 +426,18 @@ impl GatewayRefusal {
             reason = status.canonical_reason().unwrap_or(""),
             message = self.message(),
             err = self.code(),
+            refresh = if self == GatewayRefusal::SandboxStarting {
+                format!("<meta http-equiv=\"refresh\" content=\"{STARTING_RELOAD_SECS}\">")
+            } else {
+                String::new()
+            },
         )
     }
 }
+
+/// How often the "sandbox is starting" page reloads itself, in seconds (also its
+/// `Retry-After`).
+const STARTING_RELOAD_SECS: u64 = 2;
 
 /// Whether the `Transfer-Encoding` lines of a request, together, name one coding: `chunked`
 /// (in any case; empty list elements are ignored, as RFC 9110 section 5.6.1 asks).

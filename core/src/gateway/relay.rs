@@ -9,11 +9,14 @@
 //! the gateway shuts down; 1011 to the client when the sandbox failed; 1002 or 1009 to a
 //! side whose frames broke the rules), written only between two frames of that direction.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
+
+use crate::lifecycle::PortCounters;
 
 /// How long the end of a session (closes, the peers' replies, their FINs) may take before the
 /// relay drops both sockets.
@@ -311,6 +314,8 @@ pub(super) struct RelayLimits {
     pub max_frame: usize,
     pub max_message: usize,
     pub idle: Duration,
+    /// The port's activity, moved by the traffic either way.
+    pub activity: Option<Arc<PortCounters>>,
 }
 
 /// Relays a session until both sides are done, a side fails, it idles out or the gateway
@@ -341,6 +346,10 @@ pub(super) async fn relay<C, U>(
             r = client.read(&mut up.buf) => match r {
                 Ok(0) | Err(_) => break End::Gone { client: true },
                 Ok(n) => {
+                    if let Some(a) = &limits.activity {
+                        a.received(n);
+                        a.touch();
+                    }
                     if let Some(end) = up.pass_on(n, &mut upstream, true).await {
                         break end;
                     }
@@ -349,6 +358,10 @@ pub(super) async fn relay<C, U>(
             r = upstream.read(&mut down.buf) => match r {
                 Ok(0) | Err(_) => break End::Gone { client: false },
                 Ok(n) => {
+                    if let Some(a) = &limits.activity {
+                        a.sent(n);
+                        a.touch();
+                    }
                     if let Some(end) = down.pass_on(n, &mut client, false).await {
                         break end;
                     }

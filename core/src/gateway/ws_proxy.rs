@@ -148,11 +148,15 @@ impl Relay {
             _ => return,
         };
         let _connection = self.connection;
-        let _permit = self.permit;
+        let mut permit = self.permit;
+        if let Some(open) = permit.activity() {
+            open.websocket();
+        }
         let limits = RelayLimits {
             max_frame: inner.config.ws_max_frame_size,
             max_message: inner.config.ws_max_message_size,
             idle: inner.config.ws_idle_timeout,
+            activity: permit.counters().cloned(),
         };
         inner.metrics.ws_opened();
         tokio::select! {
