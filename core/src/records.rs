@@ -22,7 +22,8 @@
 ///     };
 /// }
 /// let records: &[&str] = portway::records!(names);
-/// assert_eq!(records, ["Route", "ExposedPort", "ExposedPortInfo", "SandboxInfo", "Resolution"]);
+/// assert_eq!(records[..5], ["Route", "ExposedPort", "ExposedPortInfo", "SandboxInfo", "Resolution"]);
+/// assert_eq!(records[5..], ["SandboxActivity", "PortActivity", "LifecycleEvent", "WakeRequest"]);
 /// ```
 #[macro_export]
 macro_rules! records {
@@ -82,6 +83,60 @@ macro_rules! records {
                 port: Option<u16> = None => r.port(),
                 #[doc = " The host the request is forwarded to (upstream)."]
                 upstream_host: Option<String> = None => r.upstream_host().map(str::to_owned),
+            }
+            #[doc = " What the gateways of this process saw of a sandbox, all its ports together."]
+            SandboxActivity(a: $crate::SandboxActivity) {
+                #[doc = " The sandbox id."]
+                sandbox_id: String => a.sandbox_id,
+                #[doc = " Requests in flight and WebSocket sessions open now."]
+                open_connections: u64 => a.total.open_connections,
+                #[doc = " WebSocket sessions open now."]
+                websocket_sessions: u64 => a.total.websocket_sessions,
+                #[doc = " Requests forwarded (WebSocket handshakes included)."]
+                requests: u64 => a.total.requests,
+                #[doc = " Bytes from clients: request bodies and WebSocket frames."]
+                bytes_received: u64 => a.total.bytes_received,
+                #[doc = " Bytes to clients: response bodies and WebSocket frames."]
+                bytes_sent: u64 => a.total.bytes_sent,
+                #[doc = " The last request (its start or end) or WebSocket message either way, in"]
+                #[doc = " RFC 3339 (UTC, milliseconds); none before the first."]
+                last_activity_at: Option<String> = None => $crate::lifecycle::activity::rfc3339(a.total.last_activity_at),
+            }
+            #[doc = " What the gateways of this process saw of one exposed port."]
+            PortActivity(p: $crate::PortActivity) {
+                #[doc = " The port."]
+                port: u16 => p.port,
+                #[doc = " Requests in flight and WebSocket sessions open now."]
+                open_connections: u64 => p.counts.open_connections,
+                #[doc = " WebSocket sessions open now."]
+                websocket_sessions: u64 => p.counts.websocket_sessions,
+                #[doc = " Requests forwarded (WebSocket handshakes included)."]
+                requests: u64 => p.counts.requests,
+                #[doc = " Bytes from clients."]
+                bytes_received: u64 => p.counts.bytes_received,
+                #[doc = " Bytes to clients."]
+                bytes_sent: u64 => p.counts.bytes_sent,
+                #[doc = " The last request or WebSocket message, in RFC 3339; none before the first."]
+                last_activity_at: Option<String> = None => $crate::lifecycle::activity::rfc3339(p.counts.last_activity_at),
+            }
+            #[doc = " A lifecycle event: `idle`, `exposed`, `unexposed`, `running`, `stopped` or"]
+            #[doc = " `destroyed`."]
+            LifecycleEvent(e: $crate::LifecycleEvent) {
+                #[doc = " What happened: `idle`, `exposed`, `unexposed`, `running`, `stopped` or `destroyed`."]
+                kind: String => e.kind.as_str().to_owned(),
+                #[doc = " The sandbox."]
+                sandbox_id: String => e.sandbox_id.clone(),
+                #[doc = " When this process saw it, in RFC 3339 (UTC, milliseconds)."]
+                time: String => e.time(),
+                #[doc = " The port, for `exposed` and `unexposed`."]
+                port: Option<u16> = None => e.port,
+            }
+            #[doc = " What the wake hook is asked: start this sandbox; a request waits for this port."]
+            WakeRequest(w: $crate::WakeRequest) {
+                #[doc = " The sandbox to start."]
+                sandbox_id: String => w.sandbox_id,
+                #[doc = " The port the first waiting request is for."]
+                port: u16 => w.port,
             }
         }
     };

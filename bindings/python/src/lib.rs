@@ -8,6 +8,7 @@ mod awaitable;
 mod convert;
 mod errors;
 mod gateway;
+mod lifecycle;
 mod portway;
 mod preview_url;
 mod records;
@@ -43,5 +44,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::ExposedPortInfo>()?;
     m.add_class::<records::Resolution>()?;
     m.add_class::<records::SandboxInfo>()?;
+    m.add_class::<records::SandboxActivity>()?;
+    m.add_class::<records::PortActivity>()?;
+    m.add_class::<records::LifecycleEvent>()?;
+    m.add_class::<records::WakeRequest>()?;
+    m.add_class::<lifecycle::EventStream>()?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use crate::Awaitable;
 use crate::convert;
 use crate::errors::{IntoPyResult, to_py};
 use crate::gateway::{GatewayConfig, GatewayHandle};
+use crate::lifecycle::{EventStream, PyWakeHook};
 use crate::records::{self, Resolution, Route, SandboxInfo};
 use crate::sandbox::Sandbox;
 
@@ -99,14 +100,42 @@ impl Portway {
 
     /// Starts the gateway on `addr` (default `"127.0.0.1:8080"`; port 0 for any free port).
     /// Awaitable: gives a `GatewayHandle`. Raises `GatewayError` when it cannot listen.
-    #[pyo3(signature = (addr=None))]
-    fn serve<'py>(&self, py: Python<'py>, addr: Option<String>) -> Awaitable<'py> {
+    ///
+    /// `wake`: an async function that starts a stopped sandbox when a request arrives for
+    /// it (`async def wake(request: WakeRequest) -> None`), awaited on the running event
+    /// loop, once per sandbox however many requests wait. Returning means the start is under
+    /// way (the gateway then waits for the port and marks the sandbox running); raising, or
+    /// returning False, fails the wake (503 `SANDBOX_WAKE_FAILED` with the reason). Without
+    /// it a stopped sandbox's URLs give 410. Must be called with a running event loop when
+    /// `wake` is given; a callable that is not async raises TypeError.
+    #[pyo3(signature = (addr=None, *, wake=None))]
+    fn serve<'py>(
+        &self,
+        py: Python<'py>,
+        addr: Option<String>,
+        wake: Option<Bound<'py, PyAny>>,
+    ) -> Awaitable<'py> {
         let addr = addr.unwrap_or_else(|| portway::DEFAULT_LISTEN.to_owned());
         let portway = self.inner.clone();
-        crate::awaitable(
-            py,
-            Ok(async move { portway.serve(&addr).await.map(GatewayHandle::new).py_err() }),
-        )
+        let hooks = match wake {
+            None => Ok(portway::GatewayHooks::new()),
+            Some(callable) => PyWakeHook::new(py, callable)
+                .map(|hook| portway::GatewayHooks::new().wake(hook)),
+        };
+        let prepared = hooks.map(|hooks| async move {
+            portway
+                .serve_with(&addr, hooks)
+                .await
+                .map(GatewayHandle::new)
+                .py_err()
+        });
+        crate::awaitable(py, prepared)
+    }
+
+    /// The lifecycle events from now on (`idle`, `exposed`, `unexposed`, `running`,
+    /// `stopped`, `destroyed`), as an `EventStream`: `async for event in portway.events()`.
+    fn events(&self) -> EventStream {
+        EventStream::new(self.inner.events())
     }
 
     /// What the gateway does with a request for `host` (its Host header): a `Resolution`.

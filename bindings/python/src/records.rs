@@ -18,7 +18,7 @@ fn show(name: &str, fields: &[(&str, Bound<'_, PyAny>)]) -> PyResult<String> {
 /// The marker of Python's side of [`portway::HostField`]: statuses and kinds are strings.
 pub(crate) struct InPython;
 
-portway::host_field_as_is!(InPython: u16, usize, String, Option<String>, Option<u16>);
+portway::host_field_as_is!(InPython: u16, usize, u64, String, Option<String>, Option<u16>);
 
 macro_rules! named_in_python {
     ($($ty:ty),*) => {

@@ -8,7 +8,7 @@ use pyo3::types::PyString;
 use crate::Awaitable;
 use crate::convert;
 use crate::errors::{IntoPyNone, IntoPyResult};
-use crate::records::{self, ExposedPort, ExposedPortInfo};
+use crate::records::{self, ExposedPort, ExposedPortInfo, PortActivity, SandboxActivity};
 use crate::websocket::WebSocket;
 
 /// A handle on one sandbox, from `portway.sandbox(id, upstream_host=...)`.
@@ -233,6 +233,33 @@ impl Sandbox {
     fn destroy<'py>(&self, py: Python<'py>) -> Awaitable<'py> {
         let sb = self.inner.clone();
         crate::awaitable(py, Ok(async move { sb.destroy().await.py_none() }))
+    }
+
+    /// What the gateways of this process saw of the sandbox, all ports together: a
+    /// `SandboxActivity` (last activity as RFC 3339, open requests and sessions, requests,
+    /// bytes both ways). Zeros for a sandbox no request reached.
+    fn activity(&self) -> SandboxActivity {
+        SandboxActivity::from(self.inner.activity())
+    }
+
+    /// The same per exposed port, sorted by port: a list of `PortActivity`.
+    fn port_activity(&self) -> Vec<PortActivity> {
+        records::all(self.inner.activity().ports)
+    }
+
+    /// Sets this sandbox's own `idle_after` in seconds: how long without traffic before its
+    /// `idle` event. None: the gateway setting; 0: never idle. Raises `InvalidArgumentError`
+    /// for a negative or too long value.
+    fn set_idle_after(&self, seconds: Option<f64>) -> PyResult<()> {
+        let d = seconds
+            .map(|s| convert::seconds("seconds", s))
+            .transpose()?;
+        self.inner.set_idle_after(d).py_err()
+    }
+
+    /// This sandbox's own `idle_after` in seconds, or None (the gateway setting).
+    fn idle_after(&self) -> Option<f64> {
+        self.inner.idle_after().map(|d| d.as_secs_f64())
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

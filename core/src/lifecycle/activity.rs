@@ -15,6 +15,11 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A time as RFC 3339 in UTC with milliseconds (the form of the records and the admin API).
+pub fn rfc3339(at: Option<SystemTime>) -> Option<String> {
+    at.map(|t| humantime::format_rfc3339_millis(t).to_string())
+}
+
 /// The counters of one sandbox or one port.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
