@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.EventStream = nativeBinding.EventStream
 module.exports.GatewayHandle = nativeBinding.GatewayHandle
 module.exports.Portway = nativeBinding.Portway
 module.exports.Sandbox = nativeBinding.Sandbox

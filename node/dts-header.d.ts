@@ -137,4 +137,17 @@ export interface GatewayOptions {
   trustedProxies?: string[]
   /** Read a PROXY protocol header (v1 or v2) from `trustedProxies` connections (default `false`). */
   proxyProtocol?: boolean
+  /** A sandbox with no traffic and no open request for this long gets one `idle` event (default 0: no idle events); a sandbox's own `setIdleAfter` wins. */
+  idleAfterMs?: number
+  /** An open WebSocket session keeps its sandbox from going idle even without messages (default `false`). */
+  websocketsKeepActive?: boolean
+  /** How long a request for a stopped sandbox waits for the wake hook and then the port; then 504 `SANDBOX_WAKE_TIMEOUT` (default 60000). */
+  wakeTimeoutMs?: number
+  /** How long a browser waits for a wake before a page that reloads itself, 503 `SANDBOX_STARTING` (default 3000). */
+  wakePageAfterMs?: number
+}
+
+/** `for await (const event of portway.events())`: an {@link EventStream} is an async iterable. */
+export interface EventStream {
+  [Symbol.asyncIterator](): AsyncIterator<LifecycleEvent>
 }

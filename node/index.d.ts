@@ -137,6 +137,19 @@ export interface GatewayOptions {
   trustedProxies?: string[]
   /** Read a PROXY protocol header (v1 or v2) from `trustedProxies` connections (default `false`). */
   proxyProtocol?: boolean
+  /** A sandbox with no traffic and no open request for this long gets one `idle` event (default 0: no idle events); a sandbox's own `setIdleAfter` wins. */
+  idleAfterMs?: number
+  /** An open WebSocket session keeps its sandbox from going idle even without messages (default `false`). */
+  websocketsKeepActive?: boolean
+  /** How long a request for a stopped sandbox waits for the wake hook and then the port; then 504 `SANDBOX_WAKE_TIMEOUT` (default 60000). */
+  wakeTimeoutMs?: number
+  /** How long a browser waits for a wake before a page that reloads itself, 503 `SANDBOX_STARTING` (default 3000). */
+  wakePageAfterMs?: number
+}
+
+/** `for await (const event of portway.events())`: an {@link EventStream} is an async iterable. */
+export interface EventStream {
+  [Symbol.asyncIterator](): AsyncIterator<LifecycleEvent>
 }
 
 /**
@@ -146,6 +159,22 @@ export interface GatewayOptions {
  * can point the loader at a WASI artifact this package does not build itself.
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
+
+/**
+ * The lifecycle events of a Portway from the moment `portway.events()` was called: `idle`,
+ * `exposed`, `unexposed`, `running`, `stopped`, `destroyed`.
+ *
+ * An async iterable: `for await (const event of portway.events()) { ... }`; leaving the
+ * loop closes it. `next()` resolves to the next event, or `null` once closed.
+ */
+export declare class EventStream {
+  /** The next event; `null` once the stream is closed. */
+  next(): Promise<LifecycleEvent | null>
+  /** Ends the stream, a `next()` waiting included. Idempotent. */
+  close(): void
+  /** Whether the stream was closed. */
+  get closed(): boolean
+}
 
 /**
  * A running gateway. Like an `http.Server`, it keeps the process alive while it listens,
@@ -219,6 +248,11 @@ export declare class Portway {
    * @throws {PortwayError} `GATEWAY_ERROR` when the address cannot be bound.
    */
   serve(options?: ServeOptions | undefined | null): Promise<GatewayHandle>
+  /**
+   * The lifecycle events from now on (`idle`, `exposed`, `unexposed`, `running`,
+   * `stopped`, `destroyed`): `for await (const event of portway.events()) { ... }`.
+   */
+  events(): EventStream
   /** Decides what the gateway does with a request for `host` (its Host header). */
   resolve(host: string): Resolution
   /** A sandbox as stored; `null` if there is none with this id. */
@@ -344,6 +378,22 @@ export declare class Sandbox {
    * @throws {PortwayError} (rejects) `STORE_ERROR`.
    */
   markStopped(): Promise<void>
+  /**
+   * What the gateways of this process saw of the sandbox, all ports together: the last
+   * activity (RFC 3339, or `null`), open requests and sessions, requests, bytes both ways.
+   */
+  activity(): SandboxActivity
+  /** The same per exposed port, sorted by port. */
+  portActivity(): Array<PortActivity>
+  /**
+   * Sets this sandbox's own `idle_after` in milliseconds: how long without traffic before
+   * its `idle` event. `null`: the gateway setting `idleAfterMs`; 0: never idle.
+   *
+   * @throws {PortwayError} `INVALID_ARGUMENT` for a negative or too long value.
+   */
+  setIdleAfter(ms: number | null): void
+  /** This sandbox's own `idle_after` in milliseconds, or `null` (the gateway setting). */
+  idleAfter(): number | null
   /**
    * Forgets the sandbox and its tokens: its URLs answer 404. Exposing again creates it
    * anew, with new tokens.
@@ -492,6 +542,39 @@ export declare function gatewayOptionFields(): Array<{ name: string; kind: 'bool
 /** A new random token: 16 characters of `[a-z0-9]` from the OS's secure random source. */
 export declare function generateToken(): string
 
+/**
+ * A lifecycle event: `idle`, `exposed`, `unexposed`, `running`, `stopped` or
+ * `destroyed`.
+ */
+export interface LifecycleEvent {
+  /** What happened: `idle`, `exposed`, `unexposed`, `running`, `stopped` or `destroyed`. */
+  kind: string
+  /** The sandbox. */
+  sandboxId: string
+  /** When this process saw it, in RFC 3339 (UTC, milliseconds). */
+  time: string
+  /** The port, for `exposed` and `unexposed`. */
+  port: number | null
+}
+
+/** What the gateways of this process saw of one exposed port. */
+export interface PortActivity {
+  /** The port. */
+  port: number
+  /** Requests in flight and WebSocket sessions open now. */
+  openConnections: number
+  /** WebSocket sessions open now. */
+  websocketSessions: number
+  /** Requests forwarded (WebSocket handshakes included). */
+  requests: number
+  /** Bytes from clients. */
+  bytesReceived: number
+  /** Bytes to clients. */
+  bytesSent: number
+  /** The last request or WebSocket message, in RFC 3339; none before the first. */
+  lastActivityAt: string | null
+}
+
 /** Options of `new Portway(...)`; every one has a default. */
 export interface PortwayOptions {
   /**
@@ -549,6 +632,27 @@ export interface Route {
   token: string
 }
 
+/** What the gateways of this process saw of a sandbox, all its ports together. */
+export interface SandboxActivity {
+  /** The sandbox id. */
+  sandboxId: string
+  /** Requests in flight and WebSocket sessions open now. */
+  openConnections: number
+  /** WebSocket sessions open now. */
+  websocketSessions: number
+  /** Requests forwarded (WebSocket handshakes included). */
+  requests: number
+  /** Bytes from clients: request bodies and WebSocket frames. */
+  bytesReceived: number
+  /** Bytes to clients: response bodies and WebSocket frames. */
+  bytesSent: number
+  /**
+   * The last request (its start or end) or WebSocket message either way, in
+   * RFC 3339 (UTC, milliseconds); none before the first.
+   */
+  lastActivityAt: string | null
+}
+
 /** A sandbox as the registry knows it. */
 export interface SandboxInfo {
   /** The sandbox id. */
@@ -574,6 +678,14 @@ export interface SandboxOptions {
 export interface ServeOptions {
   /** The address to listen on (default `'127.0.0.1:8080'`; port 0 picks a free port). */
   listen?: string
+  /**
+   * Starts a stopped sandbox when a request arrives for it: called once per sandbox however
+   * many requests wait, with `{ sandboxId, port }`. Resolve once the start is under way (the
+   * gateway then waits for the port and marks the sandbox running); reject, throw, or
+   * resolve to `false` to fail the wake (503 `SANDBOX_WAKE_FAILED` with the reason). Without
+   * it a stopped sandbox's URLs give 410.
+   */
+  wake?: (request: WakeRequest) => Promise<void | boolean>
 }
 
 /**
@@ -616,6 +728,14 @@ export interface WaitForPortOptions {
   intervalMs?: number
   /** Cancels the wait: the Promise rejects with the signal's reason. */
   signal?: AbortSignal
+}
+
+/** What the wake hook is asked: start this sandbox; a request waits for this port. */
+export interface WakeRequest {
+  /** The sandbox to start. */
+  sandboxId: string
+  /** The port the first waiting request is for. */
+  port: number
 }
 
 /** Options of `wsConnect`. */

@@ -54,6 +54,25 @@ module.exports.parsePreviewHost = function parsePreviewHost(host) {
 delete module.exports.__locatePreviewRoute
 delete module.exports.__buildPreviewUrl
 
+// An EventStream is an async iterable: `for await (const event of portway.events())`.
+// Leaving the loop (break, return, throw) closes it.
+module.exports.EventStream.prototype[Symbol.asyncIterator] = function eventIterator() {
+  const stream = this
+  return {
+    async next() {
+      const event = await stream.next()
+      return event === null ? { value: undefined, done: true } : { value: event, done: false }
+    },
+    async return() {
+      stream.close()
+      return { value: undefined, done: true }
+    },
+    [Symbol.asyncIterator]() {
+      return this
+    },
+  }
+}
+
 /**
  * Every error Portway throws, and every error its Promises reject with (except an
  * AbortSignal's own reason). `code` is the stable code (see `errorCodes()`); `status` is

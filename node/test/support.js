@@ -140,8 +140,8 @@ function fixtureBinary() {
  * Starts the fixture service; resolves to `{ port, stop }`. It exits when its stdin closes
  * (`stop()`, or this process ending).
  */
-function startFixture() {
-  const child = spawn(fixtureBinary(), [], { stdio: ['pipe', 'pipe', 'inherit'] })
+function startFixture(args = []) {
+  const child = spawn(fixtureBinary(), args, { stdio: ['pipe', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     let out = ''
     child.once('error', reject)

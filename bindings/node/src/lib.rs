@@ -24,6 +24,7 @@ mod errors;
 mod fast_path;
 mod gateway;
 mod keep_alive;
+mod lifecycle;
 mod portway;
 mod preview_url;
 mod records;

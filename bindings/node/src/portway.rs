@@ -1,14 +1,15 @@
 //! `Portway`: configuration, the store, sandboxes, resolution and the gateway.
 
 use napi::Env;
-use napi::bindgen_prelude::{Object, PromiseRaw, Result, Unknown};
+use napi::bindgen_prelude::{Function, Object, Promise, PromiseRaw, Result, Unknown};
 use napi_derive::napi;
 use portway::Error;
 
 use crate::convert;
 use crate::errors::OrThrow;
 use crate::gateway::{GatewayHandle, gateway_options};
-use crate::records::{self, Resolution, Route, SandboxInfo};
+use crate::lifecycle::{EventStream, NodeWakeHook};
+use crate::records::{self, Resolution, Route, SandboxInfo, WakeRequest};
 use crate::sandbox::Sandbox;
 
 /// Options of `new Portway(...)`; every one has a default.
@@ -48,9 +49,16 @@ pub struct SandboxOptions {
 
 /// Options of `portway.serve(...)`.
 #[napi(object, object_to_js = false)]
-pub struct ServeOptions {
+pub struct ServeOptions<'a> {
     /// The address to listen on (default `'127.0.0.1:8080'`; port 0 picks a free port).
     pub listen: Option<String>,
+    /// Starts a stopped sandbox when a request arrives for it: called once per sandbox however
+    /// many requests wait, with `{ sandboxId, port }`. Resolve once the start is under way (the
+    /// gateway then waits for the port and marks the sandbox running); reject, throw, or
+    /// resolve to `false` to fail the wake (503 `SANDBOX_WAKE_FAILED` with the reason). Without
+    /// it a stopped sandbox's URLs give 410.
+    #[napi(ts_type = "(request: WakeRequest) => Promise<void | boolean>")]
+    pub wake: Option<Function<'a, WakeRequest, Promise<Option<bool>>>>,
 }
 
 /// One Portway: its rules, its store of exposed ports, and the gateway that serves them.
@@ -107,17 +115,30 @@ impl Portway {
     pub fn serve<'env>(
         &self,
         env: &'env Env,
-        options: Option<ServeOptions>,
+        options: Option<ServeOptions<'_>>,
     ) -> Result<PromiseRaw<'env, GatewayHandle>> {
-        let listen = options
-            .and_then(|o| o.listen)
-            .unwrap_or_else(|| portway::DEFAULT_LISTEN.to_owned());
+        let (listen, wake) = match options {
+            Some(o) => (o.listen, o.wake),
+            None => (None, None),
+        };
+        let listen = listen.unwrap_or_else(|| portway::DEFAULT_LISTEN.to_owned());
+        let mut hooks = portway::GatewayHooks::new();
+        if let Some(wake) = &wake {
+            hooks = hooks.wake(NodeWakeHook::new(wake)?);
+        }
         let inner = self.inner.clone();
         crate::promise(
             env,
-            async move { inner.serve(&listen).await },
+            async move { inner.serve_with(&listen, hooks).await },
             GatewayHandle::new,
         )
+    }
+
+    /// The lifecycle events from now on (`idle`, `exposed`, `unexposed`, `running`,
+    /// `stopped`, `destroyed`): `for await (const event of portway.events()) { ... }`.
+    #[napi]
+    pub fn events(&self) -> EventStream {
+        EventStream::new(self.inner.events())
     }
 
     /// Decides what the gateway does with a request for `host` (its Host header).

@@ -26,6 +26,22 @@ macro_rules! node_records {
             [[use_nullable = true] []] [] [] $($fields)*);
         node_records!($($rest)*);
     };
+    // The activity and event records: an absent value is `null`, as in the exposed ports.
+    ($(#[doc = $doc:literal])* SandboxActivity($value:ident: $core:ty) { $($fields:tt)* } $($rest:tt)*) => {
+        node_records!(@field [SandboxActivity $value $core] [$(#[doc = $doc])*]
+            [[use_nullable = true] []] [] [] $($fields)*);
+        node_records!($($rest)*);
+    };
+    ($(#[doc = $doc:literal])* PortActivity($value:ident: $core:ty) { $($fields:tt)* } $($rest:tt)*) => {
+        node_records!(@field [PortActivity $value $core] [$(#[doc = $doc])*]
+            [[use_nullable = true] []] [] [] $($fields)*);
+        node_records!($($rest)*);
+    };
+    ($(#[doc = $doc:literal])* LifecycleEvent($value:ident: $core:ty) { $($fields:tt)* } $($rest:tt)*) => {
+        node_records!(@field [LifecycleEvent $value $core] [$(#[doc = $doc])*]
+            [[use_nullable = true] []] [] [] $($fields)*);
+        node_records!($($rest)*);
+    };
     ($(#[doc = $doc:literal])* $record:ident($value:ident: $core:ty) { $($fields:tt)* } $($rest:tt)*) => {
         node_records!(@field [$record $value $core] [$(#[doc = $doc])*] [[] []] [] [] $($fields)*);
         node_records!($($rest)*);
@@ -52,6 +68,14 @@ macro_rules! node_records {
         node_records!(@field $head $doc $opts
             [$($def)* $(#[doc = $fdoc])* pub $field: u32,]
             [$($conv)* $field: u32::try_from($read).unwrap_or(u32::MAX),]
+            $($rest)*);
+    };
+    // A count that may pass 2^32 (bytes): a number (exact up to 2^53).
+    (@field $head:tt $doc:tt $opts:tt [$($def:tt)*] [$($conv:tt)*]
+        $(#[doc = $fdoc:literal])* $field:ident: u64 $(= $none:ident)? => $read:expr, $($rest:tt)*) => {
+        node_records!(@field $head $doc $opts
+            [$($def)* $(#[doc = $fdoc])* pub $field: f64,]
+            [$($conv)* $field: $read as f64,]
             $($rest)*);
     };
     // The rest as they are, written out token by token (napi-rs reads `Option` from the

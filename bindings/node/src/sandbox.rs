@@ -12,7 +12,8 @@ use portway::{Error, WaitMode, WaitOptions};
 
 use crate::abort_signal::abortable;
 use crate::convert;
-use crate::records::{self, ExposedPort, ExposedPorts};
+use crate::errors::OrThrow;
+use crate::records::{self, ExposedPort, ExposedPorts, PortActivity, SandboxActivity};
 use crate::websocket::WebSocket;
 
 /// Options of `exposePort`.
@@ -299,6 +300,37 @@ impl Sandbox {
         crate::promise(env, async move { inner.mark_stopped().await }, |_, ()| {
             Ok(())
         })
+    }
+
+    /// What the gateways of this process saw of the sandbox, all ports together: the last
+    /// activity (RFC 3339, or `null`), open requests and sessions, requests, bytes both ways.
+    #[napi]
+    pub fn activity(&self) -> SandboxActivity {
+        SandboxActivity::from(self.inner.activity())
+    }
+
+    /// The same per exposed port, sorted by port.
+    #[napi]
+    pub fn port_activity(&self) -> Vec<PortActivity> {
+        records::all(self.inner.activity().ports)
+    }
+
+    /// Sets this sandbox's own `idle_after` in milliseconds: how long without traffic before
+    /// its `idle` event. `null`: the gateway setting `idleAfterMs`; 0: never idle.
+    ///
+    /// @throws {PortwayError} `INVALID_ARGUMENT` for a negative or too long value.
+    #[napi(ts_args_type = "ms: number | null")]
+    pub fn set_idle_after(&self, env: Env, ms: Option<f64>) -> Result<()> {
+        ms.map(|ms| convert::millis("ms", ms))
+            .transpose()
+            .and_then(|d| self.inner.set_idle_after(d))
+            .or_throw(&env)
+    }
+
+    /// This sandbox's own `idle_after` in milliseconds, or `null` (the gateway setting).
+    #[napi]
+    pub fn idle_after(&self) -> Option<f64> {
+        self.inner.idle_after().map(|d| d.as_secs_f64() * 1000.0)
     }
 
     /// Forgets the sandbox and its tokens: its URLs answer 404. Exposing again creates it
