@@ -16,24 +16,26 @@ const { REPO, readJson, startWsEcho, hostOf } = require('./support.js')
 const parity = readJson(path.join(REPO, 'tests', 'api', 'parity.json'))
 
 describe('parity with tests/api/parity.json', () => {
-  let echo, gateway, ws, instances
+  let echo, gateway, ws, events, instances
   before(async () => {
     echo = await startWsEcho()
     const pw = new Portway()
     const sandbox = pw.sandbox('parity-box')
     gateway = await pw.serve({ listen: '127.0.0.1:0' })
     ws = await sandbox.wsConnect(echo.port)
-    instances = { Portway: pw, Sandbox: sandbox, GatewayHandle: gateway, WebSocket: ws }
+    events = pw.events()
+    instances = { Portway: pw, Sandbox: sandbox, GatewayHandle: gateway, WebSocket: ws, EventStream: events }
   })
   after(async () => {
     await ws.close()
+    events.close()
     await gateway.close()
     await echo.close()
   })
 
   it('lists functions and types', () => {
     assert.ok(parity.functions.length > 0)
-    assert.deepEqual(Object.keys(parity.types).sort(), ['GatewayHandle', 'Portway', 'Sandbox', 'WebSocket'])
+    assert.deepEqual(Object.keys(parity.types).sort(), ['EventStream', 'GatewayHandle', 'Portway', 'Sandbox', 'WebSocket'])
   })
 
   for (const [how, load] of [

@@ -21,6 +21,11 @@ import {
   type Sandbox,
   type SandboxInfo,
   type WebSocket,
+  type EventStream,
+  type LifecycleEvent,
+  type PortActivity,
+  type SandboxActivity,
+  type WakeRequest,
 } from 'portway'
 
 const url: string = buildPreviewUrl(8080, 'my-box', 'token123', 'localhost:8787')
@@ -74,6 +79,33 @@ export async function usesEverything(): Promise<void> {
   const closeCode: number | null = ws.closeCode
   const closeReason: string | null = ws.closeReason
   await ws.close(4001, 'bye')
+
+  const woken = new Portway({ gateway: { idleAfterMs: 900_000, wakeTimeoutMs: 60_000, wakePageAfterMs: 3000, websocketsKeepActive: false } })
+  const wakeGateway: GatewayHandle = await woken.serve({
+    listen: '127.0.0.1:0',
+    wake: async (req: WakeRequest) => {
+      const started: string = `${req.sandboxId}:${req.port}`
+      void started
+    },
+  })
+  const activity: SandboxActivity = sandbox.activity()
+  const last: string | null = activity.lastActivityAt
+  const perPort: PortActivity[] = sandbox.portActivity()
+  sandbox.setIdleAfter(120_000)
+  sandbox.setIdleAfter(null)
+  const ownIdle: number | null = sandbox.idleAfter()
+  const events: EventStream = woken.events()
+  for await (const event of events) {
+    const what: LifecycleEvent = event
+    const kind: string = what.kind
+    const eventPort: number | null = what.port
+    void [kind, eventPort]
+    break
+  }
+  const next: LifecycleEvent | null = await events.next()
+  events.close()
+  void [last, perPort, ownIdle, next]
+  await wakeGateway.close()
   {
     await using disposed: WebSocket = await sandbox.wsConnect(port)
     await disposed.send('closed at the end of this block')
