@@ -30,7 +30,12 @@ let package = Package(
         .target(
             name: "Portway",
             dependencies: ["PortwayFFI"],
-            path: "swift/Sources/Portway"
+            path: "swift/Sources/Portway",
+            // Swift 6.0's region-based isolation pass crashes (an assertion in
+            // TransferNonSendable) on the bindings UniFFI 0.32 generates for a foreign trait
+            // with an async method (the wake hook); the library compiles in the Swift 5
+            // language mode instead (its callers may use either).
+            swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
             name: "PortwayTests",

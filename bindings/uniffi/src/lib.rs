@@ -8,6 +8,7 @@
 
 mod errors;
 mod gateway;
+mod lifecycle;
 mod portway;
 mod preview_url;
 mod records;

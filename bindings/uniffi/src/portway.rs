@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::errors::PortwayError;
 use crate::gateway::GatewayHandle;
+use crate::lifecycle::{EventStream, SwiftWakeHook, WakeHandler};
 use crate::records::{self, GatewayConfig, Resolution, Route, SandboxInfo};
 use crate::sandbox::Sandbox;
 
@@ -84,12 +85,30 @@ impl Portway {
 
     /// Starts the gateway on `listen` (default `127.0.0.1:8080`; port 0 for any free port)
     /// and returns its handle.
-    #[uniffi::method(default(listen = None))]
-    pub async fn serve(&self, listen: Option<String>) -> Result<Arc<GatewayHandle>, PortwayError> {
+    ///
+    /// `wake` starts a stopped sandbox when a request arrives for it (without one, a stopped
+    /// sandbox's URLs give 410): see ``WakeHandler``.
+    #[uniffi::method(default(listen = None, wake = None))]
+    pub async fn serve(
+        &self,
+        listen: Option<String>,
+        wake: Option<Arc<dyn WakeHandler>>,
+    ) -> Result<Arc<GatewayHandle>, PortwayError> {
         let listen = listen.unwrap_or_else(|| portway::DEFAULT_LISTEN.to_owned());
         let portway = self.inner.clone();
-        let handle = crate::run(async move { Ok(portway.serve(&listen).await?) }).await?;
+        let mut hooks = portway::GatewayHooks::new();
+        if let Some(wake) = wake {
+            hooks = hooks.wake(SwiftWakeHook(wake));
+        }
+        let handle =
+            crate::run(async move { Ok(portway.serve_with(&listen, hooks).await?) }).await?;
         Ok(Arc::new(GatewayHandle::new(handle)))
+    }
+
+    /// The lifecycle events from now on (`idle`, `exposed`, `unexposed`, `running`,
+    /// `stopped`, `destroyed`): `for await event in portway.events() { ... }`.
+    pub fn events(&self) -> Arc<EventStream> {
+        Arc::new(EventStream::new(self.inner.events()))
     }
 
     /// What the gateway does with a request for `host` (its Host header).

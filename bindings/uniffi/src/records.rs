@@ -7,7 +7,7 @@ use portway::{HostField, PortStatus, SandboxStatus};
 /// core's enums.
 pub struct InSwift;
 
-portway::host_field_as_is!(InSwift: u16, String, Option<String>, PortStatus, SandboxStatus);
+portway::host_field_as_is!(InSwift: u16, u64, String, Option<String>, Option<u16>, PortStatus, SandboxStatus);
 
 impl HostField<InSwift> for usize {
     type Value = u64;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::errors::PortwayError;
-use crate::records::{self, ExposedPort, ExposedPortInfo, WaitMode};
+use crate::records::{self, ExposedPort, ExposedPortInfo, PortActivity, SandboxActivity, WaitMode};
 use crate::websocket::WebSocket;
 
 /// A handle on one sandbox.
@@ -192,5 +192,33 @@ impl Sandbox {
     pub async fn destroy(&self) -> Result<(), PortwayError> {
         let sb = self.inner.clone();
         crate::run(async move { Ok(sb.destroy().await?) }).await
+    }
+
+    /// What the gateways of this process saw of the sandbox, all ports together: the last
+    /// activity (RFC 3339, or `nil`), open requests and sessions, requests, bytes both ways.
+    pub fn activity(&self) -> SandboxActivity {
+        SandboxActivity::from(self.inner.activity())
+    }
+
+    /// The same per exposed port, sorted by port.
+    pub fn port_activity(&self) -> Vec<PortActivity> {
+        records::all(self.inner.activity().ports)
+    }
+
+    /// Sets this sandbox's own `idle_after` in seconds: how long without traffic before its
+    /// `idle` event. `nil`: the gateway setting; 0: never idle.
+    ///
+    /// - Throws: `invalidArgument` for a negative or too long value.
+    pub fn set_idle_after(&self, seconds: Option<f64>) -> Result<(), PortwayError> {
+        let invalid = |message: String| PortwayError::InvalidArgument { message };
+        let d = seconds
+            .map(|s| crate::seconds("seconds", s, invalid))
+            .transpose()?;
+        Ok(self.inner.set_idle_after(d)?)
+    }
+
+    /// This sandbox's own `idle_after` in seconds, or `nil` (the gateway setting).
+    pub fn idle_after(&self) -> Option<f64> {
+        self.inner.idle_after().map(|d| d.as_secs_f64())
     }
 }

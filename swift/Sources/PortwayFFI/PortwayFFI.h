@@ -243,6 +243,21 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_WAKE_HANDLER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_WAKE_HANDLER_METHOD0
+typedef void (*UniffiCallbackInterfaceWakeHandlerMethod0)(uint64_t, RustBuffer, UniffiForeignFutureCompleteVoid _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_WAKE_HANDLER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_WAKE_HANDLER
+typedef struct UniffiVTableCallbackInterfaceWakeHandler {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceWakeHandlerMethod0 _Nonnull wake;
+} UniffiVTableCallbackInterfaceWakeHandler;
+
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_CLONE_GATEWAYHANDLE
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_CLONE_GATEWAYHANDLE
 uint64_t uniffi_portway_ffi_fn_clone_gatewayhandle(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -278,6 +293,51 @@ RustBuffer uniffi_portway_ffi_fn_method_gatewayhandle_metrics(uint64_t ptr, Rust
 uint64_t uniffi_portway_ffi_fn_method_gatewayhandle_shutdown(uint64_t ptr, double deadline
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_CLONE_EVENTSTREAM
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_CLONE_EVENTSTREAM
+uint64_t uniffi_portway_ffi_fn_clone_eventstream(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_FREE_EVENTSTREAM
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_FREE_EVENTSTREAM
+void uniffi_portway_ffi_fn_free_eventstream(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_EVENTSTREAM_CLOSE
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_EVENTSTREAM_CLOSE
+void uniffi_portway_ffi_fn_method_eventstream_close(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_EVENTSTREAM_IS_CLOSED
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_EVENTSTREAM_IS_CLOSED
+int8_t uniffi_portway_ffi_fn_method_eventstream_is_closed(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_EVENTSTREAM_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_EVENTSTREAM_NEXT
+uint64_t uniffi_portway_ffi_fn_method_eventstream_next(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_CLONE_WAKEHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_CLONE_WAKEHANDLER
+uint64_t uniffi_portway_ffi_fn_clone_wakehandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_FREE_WAKEHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_FREE_WAKEHANDLER
+void uniffi_portway_ffi_fn_free_wakehandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_INIT_CALLBACK_VTABLE_WAKEHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_INIT_CALLBACK_VTABLE_WAKEHANDLER
+void uniffi_portway_ffi_fn_init_callback_vtable_wakehandler(const UniffiVTableCallbackInterfaceWakeHandler* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_WAKEHANDLER_WAKE
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_WAKEHANDLER_WAKE
+uint64_t uniffi_portway_ffi_fn_method_wakehandler_wake(uint64_t ptr, RustBuffer request
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_CLONE_PORTWAY
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_CLONE_PORTWAY
 uint64_t uniffi_portway_ffi_fn_clone_portway(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -296,6 +356,11 @@ uint64_t uniffi_portway_ffi_fn_constructor_portway_new(RustBuffer domains, RustB
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_PORTWAY_BUILD_PREVIEW_URL
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_PORTWAY_BUILD_PREVIEW_URL
 RustBuffer uniffi_portway_ffi_fn_method_portway_build_preview_url(uint64_t ptr, int64_t port, RustBuffer sandbox_id, RustBuffer token, RustBuffer hostname, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_PORTWAY_EVENTS
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_PORTWAY_EVENTS
+uint64_t uniffi_portway_ffi_fn_method_portway_events(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_PORTWAY_GET_SANDBOX
@@ -325,7 +390,7 @@ RustBuffer uniffi_portway_ffi_fn_method_portway_sandboxes(uint64_t ptr, RustCall
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_PORTWAY_SERVE
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_PORTWAY_SERVE
-uint64_t uniffi_portway_ffi_fn_method_portway_serve(uint64_t ptr, RustBuffer listen
+uint64_t uniffi_portway_ffi_fn_method_portway_serve(uint64_t ptr, RustBuffer listen, RustBuffer wake
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_PORTWAY_VALIDATE_PORT
@@ -353,6 +418,11 @@ uint64_t uniffi_portway_ffi_fn_clone_sandbox(uint64_t handle, RustCallStatus *_N
 void uniffi_portway_ffi_fn_free_sandbox(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_ACTIVITY
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_ACTIVITY
+RustBuffer uniffi_portway_ffi_fn_method_sandbox_activity(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_DESTROY
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_DESTROY
 uint64_t uniffi_portway_ffi_fn_method_sandbox_destroy(uint64_t ptr
@@ -378,6 +448,11 @@ RustBuffer uniffi_portway_ffi_fn_method_sandbox_get_id(uint64_t ptr, RustCallSta
 RustBuffer uniffi_portway_ffi_fn_method_sandbox_get_upstream_host(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_IDLE_AFTER
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_IDLE_AFTER
+RustBuffer uniffi_portway_ffi_fn_method_sandbox_idle_after(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_IS_PORT_EXPOSED
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_IS_PORT_EXPOSED
 uint64_t uniffi_portway_ffi_fn_method_sandbox_is_port_exposed(uint64_t ptr, int64_t port
@@ -391,6 +466,16 @@ uint64_t uniffi_portway_ffi_fn_method_sandbox_mark_running(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_MARK_STOPPED
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_MARK_STOPPED
 uint64_t uniffi_portway_ffi_fn_method_sandbox_mark_stopped(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_PORT_ACTIVITY
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_PORT_ACTIVITY
+RustBuffer uniffi_portway_ffi_fn_method_sandbox_port_activity(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_SET_IDLE_AFTER
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_SET_IDLE_AFTER
+void uniffi_portway_ffi_fn_method_sandbox_set_idle_after(uint64_t ptr, RustBuffer seconds, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_FN_METHOD_SANDBOX_UNEXPOSE_PORT
@@ -830,9 +915,39 @@ uint16_t uniffi_portway_ffi_checksum_method_gatewayhandle_shutdown(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_EVENTSTREAM_CLOSE
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_EVENTSTREAM_CLOSE
+uint16_t uniffi_portway_ffi_checksum_method_eventstream_close(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_EVENTSTREAM_IS_CLOSED
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_EVENTSTREAM_IS_CLOSED
+uint16_t uniffi_portway_ffi_checksum_method_eventstream_is_closed(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_EVENTSTREAM_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_EVENTSTREAM_NEXT
+uint16_t uniffi_portway_ffi_checksum_method_eventstream_next(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_WAKEHANDLER_WAKE
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_WAKEHANDLER_WAKE
+uint16_t uniffi_portway_ffi_checksum_method_wakehandler_wake(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_PORTWAY_BUILD_PREVIEW_URL
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_PORTWAY_BUILD_PREVIEW_URL
 uint16_t uniffi_portway_ffi_checksum_method_portway_build_preview_url(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_PORTWAY_EVENTS
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_PORTWAY_EVENTS
+uint16_t uniffi_portway_ffi_checksum_method_portway_events(void
     
 );
 #endif
@@ -890,6 +1005,12 @@ uint16_t uniffi_portway_ffi_checksum_method_portway_validate_token(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_ACTIVITY
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_ACTIVITY
+uint16_t uniffi_portway_ffi_checksum_method_sandbox_activity(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_DESTROY
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_DESTROY
 uint16_t uniffi_portway_ffi_checksum_method_sandbox_destroy(void
@@ -920,6 +1041,12 @@ uint16_t uniffi_portway_ffi_checksum_method_sandbox_get_upstream_host(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_IDLE_AFTER
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_IDLE_AFTER
+uint16_t uniffi_portway_ffi_checksum_method_sandbox_idle_after(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_IS_PORT_EXPOSED
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_IS_PORT_EXPOSED
 uint16_t uniffi_portway_ffi_checksum_method_sandbox_is_port_exposed(void
@@ -935,6 +1062,18 @@ uint16_t uniffi_portway_ffi_checksum_method_sandbox_mark_running(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_MARK_STOPPED
 #define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_MARK_STOPPED
 uint16_t uniffi_portway_ffi_checksum_method_sandbox_mark_stopped(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_PORT_ACTIVITY
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_PORT_ACTIVITY
+uint16_t uniffi_portway_ffi_checksum_method_sandbox_port_activity(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_SET_IDLE_AFTER
+#define UNIFFI_FFIDEF_UNIFFI_PORTWAY_FFI_CHECKSUM_METHOD_SANDBOX_SET_IDLE_AFTER
+uint16_t uniffi_portway_ffi_checksum_method_sandbox_set_idle_after(void
     
 );
 #endif

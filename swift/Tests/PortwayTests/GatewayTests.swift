@@ -232,13 +232,15 @@ struct Fetched: Sendable {
 /// One request to the gateway's address with `host` as the Host header, on an ephemeral
 /// session (the shared one caches on disk).
 func fetch(
-    _ gateway: GatewayHandle, host: String, path: String, method: String = "GET", body: Data? = nil
+    _ gateway: GatewayHandle, host: String, path: String, method: String = "GET", body: Data? = nil,
+    headers: [String: String] = [:]
 ) async throws -> Fetched {
     let url = try XCTUnwrap(URL(string: "http://127.0.0.1:\(gateway.port)\(path)"))
     var request = URLRequest(url: url, timeoutInterval: 10)
     request.httpMethod = method
     request.httpBody = body
     request.setValue(host, forHTTPHeaderField: "Host")
+    for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
     let session = URLSession(configuration: .ephemeral)
     defer { session.finishTasksAndInvalidate() }
     return try await withCheckedThrowingContinuation { continuation in

@@ -13,12 +13,14 @@ final class ParityTests: XCTestCase {
         ],
         "Portway": [
             "sandbox", "serve", "resolve", "parsePreviewHost", "getSandbox", "sandboxes", "validatePort",
-            "validateSandboxId", "validateToken", "buildPreviewUrl",
+            "validateSandboxId", "validateToken", "buildPreviewUrl", "events",
         ],
         "Sandbox": [
             "id", "upstreamHost", "exposePort", "unexposePort", "getExposedPorts", "isPortExposed",
             "validatePortToken", "waitForPort", "wsConnect", "markRunning", "markStopped", "destroy",
+            "activity", "portActivity", "setIdleAfter", "idleAfter",
         ],
+        "EventStream": ["next", "close"],
         "GatewayHandle": ["localAddr", "shutdown", "close", "metrics"],
         "WebSocket": ["send", "recv", "close", "protocol", "closeCode", "closeReason"],
     ]
@@ -230,7 +232,17 @@ final class ParityTests: XCTestCase {
         let socket = try await sandbox.wsConnect(servicePort, path: "/ws")
         try await sandbox.markRunning()
         try await sandbox.markStopped()
+        XCTAssertEqual(sandbox.activity().sandboxId, "parity")
+        XCTAssertEqual(sandbox.portActivity().map(\.port), [servicePort])
+        try sandbox.setIdleAfter(seconds: 60)
+        XCTAssertEqual(sandbox.idleAfter(), 60)
+        let events = portway.events()
         try await sandbox.destroy()
+        let destroyed = await events.next()
+        XCTAssertEqual(destroyed?.kind, "destroyed")
+        events.close()
+        let none = await events.next()
+        XCTAssertNil(none)
 
         // GatewayHandle
         XCTAssertTrue(gateway.localAddr.hasPrefix("127.0.0.1:"))

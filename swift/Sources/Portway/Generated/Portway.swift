@@ -460,7 +460,13 @@ fileprivate final class UniffiHandleMap<T>: @unchecked Sendable {
 
 
 // Public interface members begin here.
-
+// Magic number for the Rust proxy to call using the same mechanism as every other method,
+// to free the callback once it's dropped by Rust.
+private let IDX_CALLBACK_FREE: Int32 = 0
+// Callback return codes
+private let UNIFFI_CALLBACK_SUCCESS: Int32 = 0
+private let UNIFFI_CALLBACK_ERROR: Int32 = 1
+private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
@@ -613,6 +619,178 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
         writeBytes(&buf, value)
     }
 }
+
+
+
+
+/**
+ * The lifecycle events of a Portway from the moment `portway.events()` was called:
+ * `idle`, `exposed`, `unexposed`, `running`, `stopped`, `destroyed`.
+ */
+public protocol EventStreamProtocol: AnyObject, Sendable {
+    
+    /**
+     * Ends the stream, a `next()` waiting included. Idempotent.
+     */
+    func close() 
+    
+    /**
+     * Whether the stream was closed.
+     */
+    func isClosed()  -> Bool
+    
+    /**
+     * The next event; `nil` once the stream is closed.
+     */
+    func next() async  -> LifecycleEvent?
+    
+}
+/**
+ * The lifecycle events of a Portway from the moment `portway.events()` was called:
+ * `idle`, `exposed`, `unexposed`, `running`, `stopped`, `destroyed`.
+ */
+open class EventStream: EventStreamProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_portway_ffi_fn_clone_eventstream(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_portway_ffi_fn_free_eventstream(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Ends the stream, a `next()` waiting included. Idempotent.
+     */
+open func close()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_portway_ffi_fn_method_eventstream_close(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether the stream was closed.
+     */
+open func isClosed() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_portway_ffi_fn_method_eventstream_is_closed(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The next event; `nil` once the stream is closed.
+     */
+open func next()async  -> LifecycleEvent?  {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_portway_ffi_fn_method_eventstream_next(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_portway_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_portway_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_portway_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeLifecycleEvent.lift,
+            errorHandler: nil
+            
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEventStream: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = EventStream
+
+    public static func lift(_ handle: UInt64) throws -> EventStream {
+        return EventStream(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: EventStream) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EventStream {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: EventStream, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEventStream_lift(_ handle: UInt64) throws -> EventStream {
+    return try FfiConverterTypeEventStream.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEventStream_lower(_ value: EventStream) -> UInt64 {
+    return FfiConverterTypeEventStream.lower(value)
+}
+
+
 
 
 
@@ -849,6 +1027,12 @@ public protocol PortwayProtocol: AnyObject, Sendable {
     func buildPreviewUrl(port: Int64, sandboxId: String, token: String, hostname: String) throws  -> String
     
     /**
+     * The lifecycle events from now on (`idle`, `exposed`, `unexposed`, `running`,
+     * `stopped`, `destroyed`): `for await event in portway.events() { ... }`.
+     */
+    func events()  -> EventStream
+    
+    /**
      * A sandbox as stored, if it exists.
      */
     func getSandbox(id: String)  -> SandboxInfo?
@@ -878,8 +1062,11 @@ public protocol PortwayProtocol: AnyObject, Sendable {
     /**
      * Starts the gateway on `listen` (default `127.0.0.1:8080`; port 0 for any free port)
      * and returns its handle.
+     *
+     * `wake` starts a stopped sandbox when a request arrives for it (without one, a stopped
+     * sandbox's URLs give 410): see ``WakeHandler``.
      */
-    func serve(listen: String?) async throws  -> GatewayHandle
+    func serve(listen: String?, wake: WakeHandler?) async throws  -> GatewayHandle
     
     /**
      * Checks a port with this Portway's reserved ports and returns it.
@@ -993,6 +1180,19 @@ open func buildPreviewUrl(port: Int64, sandboxId: String, token: String, hostnam
 }
     
     /**
+     * The lifecycle events from now on (`idle`, `exposed`, `unexposed`, `running`,
+     * `stopped`, `destroyed`): `for await event in portway.events() { ... }`.
+     */
+open func events() -> EventStream  {
+    return try!  FfiConverterTypeEventStream_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_portway_ffi_fn_method_portway_events(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * A sandbox as stored, if it exists.
      */
 open func getSandbox(id: String) -> SandboxInfo?  {
@@ -1062,13 +1262,16 @@ open func sandboxes() -> [SandboxInfo]  {
     /**
      * Starts the gateway on `listen` (default `127.0.0.1:8080`; port 0 for any free port)
      * and returns its handle.
+     *
+     * `wake` starts a stopped sandbox when a request arrives for it (without one, a stopped
+     * sandbox's URLs give 410): see ``WakeHandler``.
      */
-open func serve(listen: String? = nil)async throws  -> GatewayHandle  {
+open func serve(listen: String? = nil, wake: WakeHandler? = nil)async throws  -> GatewayHandle  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_portway_ffi_fn_method_portway_serve(
-                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(listen)
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(listen),FfiConverterOptionTypeWakeHandler.lower(wake)
                 )
             },
             pollFunc: ffi_portway_ffi_rust_future_poll_u64,
@@ -1174,6 +1377,12 @@ public func FfiConverterTypePortway_lower(_ value: Portway) -> UInt64 {
 public protocol SandboxProtocol: AnyObject, Sendable {
     
     /**
+     * What the gateways of this process saw of the sandbox, all ports together: the last
+     * activity (RFC 3339, or `nil`), open requests and sessions, requests, bytes both ways.
+     */
+    func activity()  -> SandboxActivity
+    
+    /**
      * Forgets the sandbox and its tokens: its URLs answer 404.
      */
     func destroy() async throws 
@@ -1200,6 +1409,11 @@ public protocol SandboxProtocol: AnyObject, Sendable {
     func getUpstreamHost()  -> String
     
     /**
+     * This sandbox's own `idle_after` in seconds, or `nil` (the gateway setting).
+     */
+    func idleAfter()  -> Double?
+    
+    /**
      * Whether `port` is exposed; `false` for an invalid port.
      */
     func isPortExposed(port: Int64) async  -> Bool
@@ -1213,6 +1427,19 @@ public protocol SandboxProtocol: AnyObject, Sendable {
      * Marks the sandbox stopped: its URLs answer 410 until it runs again.
      */
     func markStopped() async throws 
+    
+    /**
+     * The same per exposed port, sorted by port.
+     */
+    func portActivity()  -> [PortActivity]
+    
+    /**
+     * Sets this sandbox's own `idle_after` in seconds: how long without traffic before its
+     * `idle` event. `nil`: the gateway setting; 0: never idle.
+     *
+     * - Throws: `invalidArgument` for a negative or too long value.
+     */
+    func setIdleAfter(seconds: Double?) throws 
     
     /**
      * Withdraws a port; unexposing a port that is not exposed succeeds.
@@ -1297,6 +1524,19 @@ open class Sandbox: SandboxProtocol, @unchecked Sendable {
 
     
     /**
+     * What the gateways of this process saw of the sandbox, all ports together: the last
+     * activity (RFC 3339, or `nil`), open requests and sessions, requests, bytes both ways.
+     */
+open func activity() -> SandboxActivity  {
+    return try!  FfiConverterTypeSandboxActivity_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_portway_ffi_fn_method_sandbox_activity(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Forgets the sandbox and its tokens: its URLs answer 404.
      */
 open func destroy()async throws   {
@@ -1379,6 +1619,18 @@ open func getUpstreamHost() -> String  {
 }
     
     /**
+     * This sandbox's own `idle_after` in seconds, or `nil` (the gateway setting).
+     */
+open func idleAfter() -> Double?  {
+    return try!  FfiConverterOptionDouble.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_portway_ffi_fn_method_sandbox_idle_after(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Whether `port` is exposed; `false` for an invalid port.
      */
 open func isPortExposed(port: Int64)async  -> Bool  {
@@ -1434,6 +1686,33 @@ open func markStopped()async throws   {
             liftFunc: { $0 },
             errorHandler: FfiConverterTypePortwayError_lift
         )
+}
+    
+    /**
+     * The same per exposed port, sorted by port.
+     */
+open func portActivity() -> [PortActivity]  {
+    return try!  FfiConverterSequenceTypePortActivity.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_portway_ffi_fn_method_sandbox_port_activity(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sets this sandbox's own `idle_after` in seconds: how long without traffic before its
+     * `idle` event. `nil`: the gateway setting; 0: never idle.
+     *
+     * - Throws: `invalidArgument` for a negative or too long value.
+     */
+open func setIdleAfter(seconds: Double?)throws   {try rustCallWithError(FfiConverterTypePortwayError_lift) {
+        uniffiCallStatus in
+    uniffi_portway_ffi_fn_method_sandbox_set_idle_after(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionDouble.lower(seconds),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -1561,6 +1840,246 @@ public func FfiConverterTypeSandbox_lift(_ handle: UInt64) throws -> Sandbox {
 #endif
 public func FfiConverterTypeSandbox_lower(_ value: Sandbox) -> UInt64 {
     return FfiConverterTypeSandbox.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Starts a stopped sandbox when a request arrives for it (`serve(listen:wake:)`): called once
+ * per sandbox however many requests wait. Return once the start is under way (the gateway
+ * then waits for the port and marks the sandbox running); throw to fail the wake (503
+ * `SANDBOX_WAKE_FAILED` with the error's description as reason).
+ */
+public protocol WakeHandler: AnyObject, Sendable {
+    
+    /**
+     * Starts the sandbox `request.sandboxId`.
+     */
+    func wake(request: WakeRequest) async throws 
+    
+}
+/**
+ * Starts a stopped sandbox when a request arrives for it (`serve(listen:wake:)`): called once
+ * per sandbox however many requests wait. Return once the start is under way (the gateway
+ * then waits for the port and marks the sandbox running); throw to fail the wake (503
+ * `SANDBOX_WAKE_FAILED` with the error's description as reason).
+ */
+open class WakeHandlerImpl: WakeHandler, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_portway_ffi_fn_clone_wakehandler(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_portway_ffi_fn_free_wakehandler(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Starts the sandbox `request.sandboxId`.
+     */
+open func wake(request: WakeRequest)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_portway_ffi_fn_method_wakehandler_wake(
+                        self.uniffiCloneHandle(),FfiConverterTypeWakeRequest_lower(request)
+                )
+            },
+            pollFunc: ffi_portway_ffi_rust_future_poll_void,
+            completeFunc: ffi_portway_ffi_rust_future_complete_void,
+            freeFunc: ffi_portway_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeWakeError_lift
+        )
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceWakeHandler {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceWakeHandler = UniffiVTableCallbackInterfaceWakeHandler(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeWakeHandler.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface WakeHandler: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeWakeHandler.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface WakeHandler: handle missing in uniffiClone")
+            }
+        },
+        wake: { (
+            uniffiHandle: UInt64,
+            request: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteVoid,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeWakeHandler.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.wake(
+                     request: try FfiConverterTypeWakeRequest_lift(request)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: ()) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeWakeError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceWakeHandler> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceWakeHandler>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitWakeHandler() {
+    uniffi_portway_ffi_fn_init_callback_vtable_wakehandler(UniffiCallbackInterfaceWakeHandler.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWakeHandler: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<WakeHandler>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = WakeHandler
+
+    public static func lift(_ handle: UInt64) throws -> WakeHandler {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return WakeHandlerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: WakeHandler) -> UInt64 {
+         if let rustImpl = value as? WakeHandlerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WakeHandler {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: WakeHandler, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWakeHandler_lift(_ handle: UInt64) throws -> WakeHandler {
+    return try FfiConverterTypeWakeHandler.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWakeHandler_lower(_ value: WakeHandler) -> UInt64 {
+    return FfiConverterTypeWakeHandler.lower(value)
 }
 
 
@@ -2178,6 +2697,30 @@ public struct GatewayConfig: Equatable, Hashable {
      * from other addresses are served as plain HTTP. Default off.
      */
     public var proxyProtocol: Bool?
+    /**
+     * A sandbox with no request, no response and no WebSocket message for this long,
+     * and no request open, gets one `idle` event (and another only after new traffic):
+     * what a platform stops idle sandboxes on. Zero (default): no idle events. A
+     * sandbox's own setting (`Sandbox::set_idle_after`) wins.
+     */
+    public var idleAfter: Double?
+    /**
+     * Whether an open WebSocket session keeps its sandbox from going idle even
+     * without messages. Default off: a session with no message for `idle_after`
+     * counts as idle.
+     */
+    public var websocketsKeepActive: Bool?
+    /**
+     * How long a request for a stopped sandbox waits for the wake hook and then for
+     * the port to answer, before 504 `SANDBOX_WAKE_TIMEOUT`. Default 60 s.
+     */
+    public var wakeTimeout: Double?
+    /**
+     * How long a browser (`Accept: text/html`) waits for a wake before it gets a page
+     * that says the sandbox is starting and reloads itself (503 `SANDBOX_STARTING`).
+     * Default 3 s.
+     */
+    public var wakePageAfter: Double?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2308,7 +2851,27 @@ public struct GatewayConfig: Equatable, Hashable {
          * Read a PROXY protocol header (v1 or v2) at the start of each connection from a
          * `trusted_proxies` address, and take the client's address from it. Connections
          * from other addresses are served as plain HTTP. Default off.
-         */proxyProtocol: Bool? = nil) {
+         */proxyProtocol: Bool? = nil, 
+        /**
+         * A sandbox with no request, no response and no WebSocket message for this long,
+         * and no request open, gets one `idle` event (and another only after new traffic):
+         * what a platform stops idle sandboxes on. Zero (default): no idle events. A
+         * sandbox's own setting (`Sandbox::set_idle_after`) wins.
+         */idleAfter: Double? = nil, 
+        /**
+         * Whether an open WebSocket session keeps its sandbox from going idle even
+         * without messages. Default off: a session with no message for `idle_after`
+         * counts as idle.
+         */websocketsKeepActive: Bool? = nil, 
+        /**
+         * How long a request for a stopped sandbox waits for the wake hook and then for
+         * the port to answer, before 504 `SANDBOX_WAKE_TIMEOUT`. Default 60 s.
+         */wakeTimeout: Double? = nil, 
+        /**
+         * How long a browser (`Accept: text/html`) waits for a wake before it gets a page
+         * that says the sandbox is starting and reloads itself (503 `SANDBOX_STARTING`).
+         * Default 3 s.
+         */wakePageAfter: Double? = nil) {
         self.rewriteHost = rewriteHost
         self.forwardedProto = forwardedProto
         self.referrerPolicy = referrerPolicy
@@ -2337,6 +2900,10 @@ public struct GatewayConfig: Equatable, Hashable {
         self.upstreamDeny = upstreamDeny
         self.trustedProxies = trustedProxies
         self.proxyProtocol = proxyProtocol
+        self.idleAfter = idleAfter
+        self.websocketsKeepActive = websocketsKeepActive
+        self.wakeTimeout = wakeTimeout
+        self.wakePageAfter = wakePageAfter
     }
 
     
@@ -2382,7 +2949,11 @@ public struct FfiConverterTypeGatewayConfig: FfiConverterRustBuffer {
                 upstreamAllow: FfiConverterOptionSequenceString.read(from: &buf), 
                 upstreamDeny: FfiConverterOptionSequenceString.read(from: &buf), 
                 trustedProxies: FfiConverterOptionSequenceString.read(from: &buf), 
-                proxyProtocol: FfiConverterOptionBool.read(from: &buf)
+                proxyProtocol: FfiConverterOptionBool.read(from: &buf), 
+                idleAfter: FfiConverterOptionDouble.read(from: &buf), 
+                websocketsKeepActive: FfiConverterOptionBool.read(from: &buf), 
+                wakeTimeout: FfiConverterOptionDouble.read(from: &buf), 
+                wakePageAfter: FfiConverterOptionDouble.read(from: &buf)
         )
     }
 
@@ -2415,6 +2986,10 @@ public struct FfiConverterTypeGatewayConfig: FfiConverterRustBuffer {
         FfiConverterOptionSequenceString.write(value.upstreamDeny, into: &buf)
         FfiConverterOptionSequenceString.write(value.trustedProxies, into: &buf)
         FfiConverterOptionBool.write(value.proxyProtocol, into: &buf)
+        FfiConverterOptionDouble.write(value.idleAfter, into: &buf)
+        FfiConverterOptionBool.write(value.websocketsKeepActive, into: &buf)
+        FfiConverterOptionDouble.write(value.wakeTimeout, into: &buf)
+        FfiConverterOptionDouble.write(value.wakePageAfter, into: &buf)
     }
 }
 
@@ -2431,6 +3006,215 @@ public func FfiConverterTypeGatewayConfig_lift(_ buf: RustBuffer) throws -> Gate
 #endif
 public func FfiConverterTypeGatewayConfig_lower(_ value: GatewayConfig) -> RustBuffer {
     return FfiConverterTypeGatewayConfig.lower(value)
+}
+
+
+/**
+ * A lifecycle event: `idle`, `exposed`, `unexposed`, `running`, `stopped` or
+ * `destroyed`.
+ */
+public struct LifecycleEvent: Equatable, Hashable {
+    /**
+     * What happened: `idle`, `exposed`, `unexposed`, `running`, `stopped` or `destroyed`.
+     */
+    public var kind: String
+    /**
+     * The sandbox.
+     */
+    public var sandboxId: String
+    /**
+     * When this process saw it, in RFC 3339 (UTC, milliseconds).
+     */
+    public var time: String
+    /**
+     * The port, for `exposed` and `unexposed`.
+     */
+    public var port: UInt16?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What happened: `idle`, `exposed`, `unexposed`, `running`, `stopped` or `destroyed`.
+         */kind: String, 
+        /**
+         * The sandbox.
+         */sandboxId: String, 
+        /**
+         * When this process saw it, in RFC 3339 (UTC, milliseconds).
+         */time: String, 
+        /**
+         * The port, for `exposed` and `unexposed`.
+         */port: UInt16?) {
+        self.kind = kind
+        self.sandboxId = sandboxId
+        self.time = time
+        self.port = port
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LifecycleEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLifecycleEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LifecycleEvent {
+        return
+            try LifecycleEvent(
+                kind: FfiConverterString.read(from: &buf), 
+                sandboxId: FfiConverterString.read(from: &buf), 
+                time: FfiConverterString.read(from: &buf), 
+                port: FfiConverterOptionUInt16.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LifecycleEvent, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterString.write(value.sandboxId, into: &buf)
+        FfiConverterString.write(value.time, into: &buf)
+        FfiConverterOptionUInt16.write(value.port, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLifecycleEvent_lift(_ buf: RustBuffer) throws -> LifecycleEvent {
+    return try FfiConverterTypeLifecycleEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLifecycleEvent_lower(_ value: LifecycleEvent) -> RustBuffer {
+    return FfiConverterTypeLifecycleEvent.lower(value)
+}
+
+
+/**
+ * What the gateways of this process saw of one exposed port.
+ */
+public struct PortActivity: Equatable, Hashable {
+    /**
+     * The port.
+     */
+    public var port: UInt16
+    /**
+     * Requests in flight and WebSocket sessions open now.
+     */
+    public var openConnections: UInt64
+    /**
+     * WebSocket sessions open now.
+     */
+    public var websocketSessions: UInt64
+    /**
+     * Requests forwarded (WebSocket handshakes included).
+     */
+    public var requests: UInt64
+    /**
+     * Bytes from clients.
+     */
+    public var bytesReceived: UInt64
+    /**
+     * Bytes to clients.
+     */
+    public var bytesSent: UInt64
+    /**
+     * The last request or WebSocket message, in RFC 3339; none before the first.
+     */
+    public var lastActivityAt: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The port.
+         */port: UInt16, 
+        /**
+         * Requests in flight and WebSocket sessions open now.
+         */openConnections: UInt64, 
+        /**
+         * WebSocket sessions open now.
+         */websocketSessions: UInt64, 
+        /**
+         * Requests forwarded (WebSocket handshakes included).
+         */requests: UInt64, 
+        /**
+         * Bytes from clients.
+         */bytesReceived: UInt64, 
+        /**
+         * Bytes to clients.
+         */bytesSent: UInt64, 
+        /**
+         * The last request or WebSocket message, in RFC 3339; none before the first.
+         */lastActivityAt: String?) {
+        self.port = port
+        self.openConnections = openConnections
+        self.websocketSessions = websocketSessions
+        self.requests = requests
+        self.bytesReceived = bytesReceived
+        self.bytesSent = bytesSent
+        self.lastActivityAt = lastActivityAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PortActivity: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePortActivity: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PortActivity {
+        return
+            try PortActivity(
+                port: FfiConverterUInt16.read(from: &buf), 
+                openConnections: FfiConverterUInt64.read(from: &buf), 
+                websocketSessions: FfiConverterUInt64.read(from: &buf), 
+                requests: FfiConverterUInt64.read(from: &buf), 
+                bytesReceived: FfiConverterUInt64.read(from: &buf), 
+                bytesSent: FfiConverterUInt64.read(from: &buf), 
+                lastActivityAt: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PortActivity, into buf: inout [UInt8]) {
+        FfiConverterUInt16.write(value.port, into: &buf)
+        FfiConverterUInt64.write(value.openConnections, into: &buf)
+        FfiConverterUInt64.write(value.websocketSessions, into: &buf)
+        FfiConverterUInt64.write(value.requests, into: &buf)
+        FfiConverterUInt64.write(value.bytesReceived, into: &buf)
+        FfiConverterUInt64.write(value.bytesSent, into: &buf)
+        FfiConverterOptionString.write(value.lastActivityAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePortActivity_lift(_ buf: RustBuffer) throws -> PortActivity {
+    return try FfiConverterTypePortActivity.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePortActivity_lower(_ value: PortActivity) -> RustBuffer {
+    return FfiConverterTypePortActivity.lower(value)
 }
 
 
@@ -2510,6 +3294,127 @@ public func FfiConverterTypeRoute_lift(_ buf: RustBuffer) throws -> Route {
 #endif
 public func FfiConverterTypeRoute_lower(_ value: Route) -> RustBuffer {
     return FfiConverterTypeRoute.lower(value)
+}
+
+
+/**
+ * What the gateways of this process saw of a sandbox, all its ports together.
+ */
+public struct SandboxActivity: Equatable, Hashable {
+    /**
+     * The sandbox id.
+     */
+    public var sandboxId: String
+    /**
+     * Requests in flight and WebSocket sessions open now.
+     */
+    public var openConnections: UInt64
+    /**
+     * WebSocket sessions open now.
+     */
+    public var websocketSessions: UInt64
+    /**
+     * Requests forwarded (WebSocket handshakes included).
+     */
+    public var requests: UInt64
+    /**
+     * Bytes from clients: request bodies and WebSocket frames.
+     */
+    public var bytesReceived: UInt64
+    /**
+     * Bytes to clients: response bodies and WebSocket frames.
+     */
+    public var bytesSent: UInt64
+    /**
+     * The last request (its start or end) or WebSocket message either way, in
+     * RFC 3339 (UTC, milliseconds); none before the first.
+     */
+    public var lastActivityAt: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The sandbox id.
+         */sandboxId: String, 
+        /**
+         * Requests in flight and WebSocket sessions open now.
+         */openConnections: UInt64, 
+        /**
+         * WebSocket sessions open now.
+         */websocketSessions: UInt64, 
+        /**
+         * Requests forwarded (WebSocket handshakes included).
+         */requests: UInt64, 
+        /**
+         * Bytes from clients: request bodies and WebSocket frames.
+         */bytesReceived: UInt64, 
+        /**
+         * Bytes to clients: response bodies and WebSocket frames.
+         */bytesSent: UInt64, 
+        /**
+         * The last request (its start or end) or WebSocket message either way, in
+         * RFC 3339 (UTC, milliseconds); none before the first.
+         */lastActivityAt: String?) {
+        self.sandboxId = sandboxId
+        self.openConnections = openConnections
+        self.websocketSessions = websocketSessions
+        self.requests = requests
+        self.bytesReceived = bytesReceived
+        self.bytesSent = bytesSent
+        self.lastActivityAt = lastActivityAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SandboxActivity: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSandboxActivity: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SandboxActivity {
+        return
+            try SandboxActivity(
+                sandboxId: FfiConverterString.read(from: &buf), 
+                openConnections: FfiConverterUInt64.read(from: &buf), 
+                websocketSessions: FfiConverterUInt64.read(from: &buf), 
+                requests: FfiConverterUInt64.read(from: &buf), 
+                bytesReceived: FfiConverterUInt64.read(from: &buf), 
+                bytesSent: FfiConverterUInt64.read(from: &buf), 
+                lastActivityAt: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SandboxActivity, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.sandboxId, into: &buf)
+        FfiConverterUInt64.write(value.openConnections, into: &buf)
+        FfiConverterUInt64.write(value.websocketSessions, into: &buf)
+        FfiConverterUInt64.write(value.requests, into: &buf)
+        FfiConverterUInt64.write(value.bytesReceived, into: &buf)
+        FfiConverterUInt64.write(value.bytesSent, into: &buf)
+        FfiConverterOptionString.write(value.lastActivityAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSandboxActivity_lift(_ buf: RustBuffer) throws -> SandboxActivity {
+    return try FfiConverterTypeSandboxActivity.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSandboxActivity_lower(_ value: SandboxActivity) -> RustBuffer {
+    return FfiConverterTypeSandboxActivity.lower(value)
 }
 
 
@@ -2599,6 +3504,75 @@ public func FfiConverterTypeSandboxInfo_lift(_ buf: RustBuffer) throws -> Sandbo
 #endif
 public func FfiConverterTypeSandboxInfo_lower(_ value: SandboxInfo) -> RustBuffer {
     return FfiConverterTypeSandboxInfo.lower(value)
+}
+
+
+/**
+ * What the wake hook is asked: start this sandbox; a request waits for this port.
+ */
+public struct WakeRequest: Equatable, Hashable {
+    /**
+     * The sandbox to start.
+     */
+    public var sandboxId: String
+    /**
+     * The port the first waiting request is for.
+     */
+    public var port: UInt16
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The sandbox to start.
+         */sandboxId: String, 
+        /**
+         * The port the first waiting request is for.
+         */port: UInt16) {
+        self.sandboxId = sandboxId
+        self.port = port
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WakeRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWakeRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WakeRequest {
+        return
+            try WakeRequest(
+                sandboxId: FfiConverterString.read(from: &buf), 
+                port: FfiConverterUInt16.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: WakeRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.sandboxId, into: &buf)
+        FfiConverterUInt16.write(value.port, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWakeRequest_lift(_ buf: RustBuffer) throws -> WakeRequest {
+    return try FfiConverterTypeWakeRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWakeRequest_lower(_ value: WakeRequest) -> RustBuffer {
+    return FfiConverterTypeWakeRequest.lower(value)
 }
 
 
@@ -3535,6 +4509,86 @@ public func FfiConverterTypeWaitMode_lower(_ value: WaitMode) -> RustBuffer {
 
 
 /**
+ * Why a wake failed: what the host's `WakeHandler` threw.
+ */
+public 
+enum WakeError: Swift.Error, Equatable, Hashable {
+
+    
+    
+    /**
+     * The sandbox could not be started; `reason` is shown to API clients.
+     */
+    case Failed(
+        /**
+         * Why.
+         */reason: String
+    )
+
+    
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WakeError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWakeError: FfiConverterRustBuffer {
+    typealias SwiftType = WakeError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WakeError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Failed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: WakeError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Failed(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWakeError_lift(_ buf: RustBuffer) throws -> WakeError {
+    return try FfiConverterTypeWakeError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWakeError_lower(_ value: WakeError) -> RustBuffer {
+    return FfiConverterTypeWakeError.lower(value)
+}
+
+
+/**
  * One WebSocket message (pings and pongs are answered for you).
  */
 
@@ -3761,6 +4815,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeWakeHandler: FfiConverterRustBuffer {
+    typealias SwiftType = WakeHandler?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeWakeHandler.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeWakeHandler.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeGatewayConfig: FfiConverterRustBuffer {
     typealias SwiftType = GatewayConfig?
 
@@ -3777,6 +4855,30 @@ fileprivate struct FfiConverterOptionTypeGatewayConfig: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeGatewayConfig.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeLifecycleEvent: FfiConverterRustBuffer {
+    typealias SwiftType = LifecycleEvent?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeLifecycleEvent.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeLifecycleEvent.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4028,6 +5130,31 @@ fileprivate struct FfiConverterSequenceTypeExposedPortInfo: FfiConverterRustBuff
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePortActivity: FfiConverterRustBuffer {
+    typealias SwiftType = [PortActivity]
+
+    public static func write(_ value: [PortActivity], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePortActivity.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PortActivity] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PortActivity]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePortActivity.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeSandboxInfo: FfiConverterRustBuffer {
     typealias SwiftType = [SandboxInfo]
 
@@ -4122,6 +5249,96 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
     } else {
         print("uniffiFutureContinuationCallback invalid handle")
     }
+}
+private func uniffiTraitInterfaceCallAsync<T>(
+    makeCall: @escaping () async throws -> T,
+    handleSuccess: @escaping (T) -> (),
+    handleError: @escaping (Int8, RustBuffer) -> (),
+    droppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+) {
+    let task = Task {
+        // Note: it's important we call either `handleSuccess` or `handleError` exactly once.  Each
+        // call consumes an Arc reference, which means there should be no possibility of a double
+        // call.  The following code is structured so that will will never call both `handleSuccess`
+        // and `handleError`, even in the face of weird errors.
+        //
+        // On platforms that need extra machinery to make C-ABI calls, like JNA or ctypes, it's
+        // possible that we fail to make either call.  However, it doesn't seem like this is
+        // possible on Swift since swift can just make the C call directly.
+        var callResult: T
+        do {
+            callResult = try await makeCall()
+        } catch {
+            handleError(CALL_UNEXPECTED_ERROR, FfiConverterString.lower(String(describing: error)))
+            return
+        }
+        handleSuccess(callResult)
+    }
+    let handle = UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.insert(obj: task)
+    droppedCallback.pointee = UniffiForeignFutureDroppedCallbackStruct(
+        handle: handle,
+        free: uniffiForeignFutureDroppedCallback
+    )
+}
+
+private func uniffiTraitInterfaceCallAsyncWithError<T, E>(
+    makeCall: @escaping () async throws -> T,
+    handleSuccess: @escaping (T) -> (),
+    handleError: @escaping (Int8, RustBuffer) -> (),
+    lowerError: @escaping (E) -> RustBuffer,
+    droppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+) {
+    let task = Task {
+        // See the note in uniffiTraitInterfaceCallAsync for details on `handleSuccess` and
+        // `handleError`.
+        var callResult: T
+        do {
+            callResult = try await makeCall()
+        } catch let error as E {
+            handleError(CALL_ERROR, lowerError(error))
+            return
+        } catch {
+            handleError(CALL_UNEXPECTED_ERROR, FfiConverterString.lower(String(describing: error)))
+            return
+        }
+        handleSuccess(callResult)
+    }
+    let handle = UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.insert(obj: task)
+    droppedCallback.pointee = UniffiForeignFutureDroppedCallbackStruct(
+        handle: handle,
+        free: uniffiForeignFutureDroppedCallback
+    )
+}
+
+// Borrow the callback handle map implementation to store foreign future handles
+// TODO: consolidate the handle-map code (https://github.com/mozilla/uniffi-rs/pull/1823)
+fileprivate let UNIFFI_FOREIGN_FUTURE_HANDLE_MAP = UniffiHandleMap<UniffiForeignFutureTask>()
+
+// Protocol for tasks that handle foreign futures.
+//
+// Defining a protocol allows all tasks to be stored in the same handle map.  This can't be done
+// with the task object itself, since has generic parameters.
+fileprivate protocol UniffiForeignFutureTask {
+    func cancel()
+}
+
+extension Task: UniffiForeignFutureTask {}
+
+private func uniffiForeignFutureDroppedCallback(handle: UInt64) {
+    do {
+        let task = try UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.remove(handle: handle)
+        // Set the cancellation flag on the task.  If it's still running, the code can check the
+        // cancellation flag or call `Task.checkCancellation()`.  If the task has completed, this is
+        // a no-op.
+        task.cancel()
+    } catch {
+        print("uniffiForeignFutureDroppedCallback: handle missing from handlemap")
+    }
+}
+
+// For testing
+public func uniffiForeignFutureHandleCountPortway() -> Int {
+    UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.count
 }
 /**
  * Builds `{scheme}://{port}-{sandbox_id}-{token}.{hostname}/` with the default rules. Checks,
@@ -4242,7 +5459,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_portway_ffi_checksum_method_gatewayhandle_shutdown() != 2363) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_portway_ffi_checksum_method_eventstream_close() != 63888) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_portway_ffi_checksum_method_eventstream_is_closed() != 21767) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_portway_ffi_checksum_method_eventstream_next() != 19983) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_portway_ffi_checksum_method_wakehandler_wake() != 37062) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_portway_ffi_checksum_method_portway_build_preview_url() != 60979) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_portway_ffi_checksum_method_portway_events() != 13601) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_portway_ffi_checksum_method_portway_get_sandbox() != 21041) {
@@ -4260,7 +5492,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_portway_ffi_checksum_method_portway_sandboxes() != 42768) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_portway_ffi_checksum_method_portway_serve() != 6242) {
+    if (uniffi_portway_ffi_checksum_method_portway_serve() != 57974) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_portway_ffi_checksum_method_portway_validate_port() != 47229) {
@@ -4270,6 +5502,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_portway_ffi_checksum_method_portway_validate_token() != 14019) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_portway_ffi_checksum_method_sandbox_activity() != 50733) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_portway_ffi_checksum_method_sandbox_destroy() != 28112) {
@@ -4287,6 +5522,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_portway_ffi_checksum_method_sandbox_get_upstream_host() != 40364) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_portway_ffi_checksum_method_sandbox_idle_after() != 24860) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_portway_ffi_checksum_method_sandbox_is_port_exposed() != 50261) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4294,6 +5532,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_portway_ffi_checksum_method_sandbox_mark_stopped() != 1094) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_portway_ffi_checksum_method_sandbox_port_activity() != 50311) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_portway_ffi_checksum_method_sandbox_set_idle_after() != 58741) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_portway_ffi_checksum_method_sandbox_unexpose_port() != 62795) {
@@ -4336,6 +5580,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitWakeHandler()
     return InitializationResult.ok
 }()
 
