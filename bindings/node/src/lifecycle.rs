@@ -64,7 +64,8 @@ impl Drop for EventStream {
 
 /// The wake hook's JavaScript side, called from any thread. Weak: a hook never keeps the
 /// process alive on its own.
-type WakeFn = ThreadsafeFunction<WakeRequest, Promise<Option<bool>>, WakeRequest, Status, false, true>;
+type WakeFn =
+    ThreadsafeFunction<WakeRequest, Promise<Option<bool>>, WakeRequest, Status, false, true>;
 
 /// The wake hook: an async function that starts a stopped sandbox.
 pub(crate) struct NodeWakeHook {

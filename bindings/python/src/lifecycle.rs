@@ -123,7 +123,11 @@ impl PyWakeHook {
 
 /// The reason a raised exception gives: its message, or its class name when it has none.
 fn reason(py: Python<'_>, err: &PyErr) -> String {
-    let message = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    let message = err
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     if message.is_empty() {
         err.get_type(py)
             .name()

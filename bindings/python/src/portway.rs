@@ -119,8 +119,9 @@ impl Portway {
         let portway = self.inner.clone();
         let hooks = match wake {
             None => Ok(portway::GatewayHooks::new()),
-            Some(callable) => PyWakeHook::new(py, callable)
-                .map(|hook| portway::GatewayHooks::new().wake(hook)),
+            Some(callable) => {
+                PyWakeHook::new(py, callable).map(|hook| portway::GatewayHooks::new().wake(hook))
+            }
         };
         let prepared = hooks.map(|hooks| async move {
             portway
